@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs everything tug needs on a fresh Debian 12 machine (as root): Debian packages for the
+# reference systems and tools, then the npm dependencies. Idempotent: skips what is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debs=(etcd-server etcd-client)
+missing=()
+for p in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts an etcd service on install; tug runs its own etcd processes only in benchmarks.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
+    systemctl stop etcd || true
+    systemctl disable etcd >/dev/null 2>&1 || true
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies"
+  # `npm ci` refuses this lockfile here (the registry lacks other platforms' optional packages);
+  # `npm install` still honours the lockfile's versions.
+  npm install --no-audit --no-fund --loglevel=error
+fi

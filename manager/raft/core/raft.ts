@@ -299,8 +299,15 @@ export class Raft {
       messages: this.msgs,
       committedEntries,
       readStates: this.readStates,
+      // A restored snapshot is acknowledged in this Ready's messages, so it must be durable
+      // first: a follower that loses it in a crash leaves the leader believing it matches up to
+      // the snapshot (found by the simulator, seed 442: the leader then ignores the follower's
+      // rejections as stale and tells it to commit entries it may not have).
       mustSync:
-        entries.length > 0 || hard.term !== this.prevHard.term || hard.vote !== this.prevHard.vote,
+        entries.length > 0 ||
+        this.pendingSnapshot !== null ||
+        hard.term !== this.prevHard.term ||
+        hard.vote !== this.prevHard.vote,
     };
     this.msgs = [];
     this.readStates = [];
@@ -499,7 +506,11 @@ export class Raft {
         pr.recentActive = true;
         pr.probeSent = false;
         if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
-        if (pr.match < this.raftLog.lastIndex()) this.sendAppend(m.from, false);
+        // Send even with nothing new: if the App carrying the tail was lost (or rejected by a
+        // reply that arrived after an acceptance and so looked stale), `next` is already past the
+        // tail and only an empty App makes the follower reject and the leader back up. Without it
+        // a lagging follower stays one entry behind forever (found by the simulator, seed 230).
+        if (pr.match < this.raftLog.lastIndex()) this.sendAppend(m.from, true);
         if (m.context.byteLength > 0) this.ackRead(m.context, m.from);
         return;
       default:
@@ -644,9 +655,10 @@ export class Raft {
       return;
     }
     if (this.raftLog.matchTerm(index, term)) {
-      // We already have the entries: just learn they are committed.
+      // We already have the entries: just learn they are committed. Answer with the commit
+      // index, not the last index: entries past it may be stale and must not count as matched.
       this.raftLog.commitTo(index);
-      this.send({ type: MessageType.AppResp, to: m.from, index: this.raftLog.lastIndex() });
+      this.send({ type: MessageType.AppResp, to: m.from, index: this.raftLog.committed });
       return;
     }
     this.logLine(`${this.id} restoring snapshot at index ${index} term ${term}`);

@@ -141,7 +141,7 @@ export interface Ready {
   readonly messages: readonly Message[];
   readonly committedEntries: readonly Entry[];
   readonly readStates: readonly ReadState[];
-  /** Whether the write of entries/hardState must be fsynced before messages are sent. */
+  /** Whether the write of snapshot/entries/hardState must be fsynced before messages are sent. */
   readonly mustSync: boolean;
 }
 

@@ -35,20 +35,27 @@ class LocalCluster {
   async start(id: MemberId, bootstrap: readonly MemberId[]): Promise<Member> {
     const { wal, state } = await Wal.open(join(this.dir, String(id)));
     const kv = new KvStateMachine();
-    let node: RaftNode<void> | undefined;
+    // The transport delivers to the node, which sends through the transport: bind late.
+    const ref: { node?: RaftNode<void> } = {};
     const transport = new RaftTransport({
       clusterId: 'test',
       self: id,
-      onMessage: (m) => node?.step(m),
-      onUnreachable: (to) => node?.reportUnreachable(to),
-      onSnapshotStatus: (to, ok) => node?.reportSnapshot(to, ok),
+      onMessage: (m) => {
+        ref.node?.step(m);
+      },
+      onUnreachable: (to) => {
+        ref.node?.reportUnreachable(to);
+      },
+      onSnapshotStatus: (to, ok) => {
+        ref.node?.reportSnapshot(to, ok);
+      },
       backoffInitialMs: 10,
       backoffMaxMs: 100,
-      ...(process.env['TUG_DEBUG'] ? { log: (l: string) => console.error(`[${id} t] ${l}`) } : {}),
+      ...debugLog(`${id} transport`),
     });
     const address = await transport.listen(this.addresses.get(id) ?? '127.0.0.1:0');
     this.addresses.set(id, address);
-    node = new RaftNode<void>({
+    const node = new RaftNode<void>({
       id,
       storage: wal,
       persisted: state,
@@ -56,9 +63,10 @@ class LocalCluster {
       stateMachine: kv,
       bootstrap,
       tickMs: 10,
-      ...(process.env['TUG_DEBUG'] ? { log: (l: string) => console.error(`[${id}] ${l}`) } : {}),
+      ...debugLog(String(id)),
       ...this.opts,
     });
+    ref.node = node;
     const m = { id, node, kv, transport, wal, address };
     this.members.set(id, m);
     for (const other of this.members.values()) {
@@ -89,6 +97,16 @@ class LocalCluster {
 }
 
 const ids = [1, 2, 3].map(memberId);
+
+/** TUG_DEBUG=1 prints what the members log. */
+function debugLog(who: string): { log?: (line: string) => void } {
+  if (process.env['TUG_DEBUG'] === undefined) return {};
+  return {
+    log: (line) => {
+      console.error(`[${who}] ${line}`);
+    },
+  };
+}
 
 const withCluster = async (
   opts: ConstructorParameters<typeof LocalCluster>[1],
@@ -151,7 +169,12 @@ test('raft node: a follower far behind catches up through a snapshot and members
     await l.node.proposeConfChange({ type: 'add-learner', member: four, context: '' });
     const m4 = await added;
     await waitFor('learner caught up', () => m4.kv.size === 40).catch((e: unknown) => {
-      t.log(JSON.stringify({ l: [...(c.leader()?.node.status().progress ?? [])], four: m4.node.status() }));
+      t.log(
+        JSON.stringify({
+          l: [...(c.leader()?.node.status().progress ?? [])],
+          four: m4.node.status(),
+        }),
+      );
       throw e;
     });
     await l.node.proposeConfChange({ type: 'promote', member: four, context: '' });

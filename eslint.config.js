@@ -35,7 +35,11 @@ export default defineConfig(
             { target: './manager', from: './agent', message: 'manager never imports agent.' },
             { target: './manager', from: './cli', message: 'manager never imports cli.' },
             { target: './agent', from: './cli', message: 'agent never imports cli.' },
-            { target: './common', from: ['./manager', './agent', './cli'], message: 'common is a leaf.' },
+            {
+              target: './common',
+              from: ['./manager', './agent', './cli'],
+              message: 'common is a leaf.',
+            },
           ],
         },
       ],

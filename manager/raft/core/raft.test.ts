@@ -15,7 +15,10 @@ test('raft: a 3-member cluster elects a leader and replicates a proposal', (t) =
   t.true(out.ok);
   c.stabilize();
   for (const id of [1, 2, 3]) {
-    const data = c.applied.get(memberId(id))!.filter((e) => e.type === 'normal' && e.data.byteLength > 0).map((e) => dec(e.data));
+    const data = c.applied
+      .get(memberId(id))!
+      .filter((e) => e.type === 'normal' && e.data.byteLength > 0)
+      .map((e) => dec(e.data));
     t.deepEqual(data, ['hello'], `member ${id}`);
   }
 });

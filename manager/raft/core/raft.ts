@@ -1124,4 +1124,3 @@ export class Raft {
 
 const hardStateEqual = (a: HardState, b: HardState): boolean =>
   a.term === b.term && a.vote === b.vote && a.commit === b.commit;
-

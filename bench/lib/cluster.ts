@@ -159,6 +159,11 @@ export class ReplicatedCluster {
     await this.#startMember(index);
   }
 
+  /** A fresh client of member `index` alone; the caller closes it. */
+  client(index: number): MemberClient {
+    return this.#member(index).spec.client();
+  }
+
   /** A driver over fresh clients to every member; close it when done. */
   driver(options: LeaderDriverOptions = {}): LeaderFollowingDriver {
     return new LeaderFollowingDriver(

@@ -33,12 +33,12 @@ export interface WaitForOptions {
 }
 
 /**
- * Polls `probe` until it returns a value other than undefined and returns that value. A probe that
+ * Polls `probe` until it returns a value other than undefined or false and returns that value. A probe that
  * throws counts as "not yet" (unless `isFatal` says otherwise); the last error becomes the
  * timeout's cause.
  */
 export async function waitFor<T>(
-  probe: () => Promise<T | undefined> | T | undefined,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
   options: WaitForOptions,
 ): Promise<T> {
   const intervalMs = options.intervalMs ?? 50;
@@ -50,7 +50,7 @@ export async function waitFor<T>(
     }
     try {
       const value = await probe();
-      if (value !== undefined) return value;
+      if (value !== undefined && value !== false) return value;
     } catch (err) {
       if (options.isFatal?.(err) === true) throw err;
       lastError = err;

@@ -5,7 +5,7 @@
 import { Cleanup } from '../../bench/lib/cleanup.js';
 import type { MemberClient, MemberStatus } from '../../bench/lib/leader-driver.js';
 import { TUG_SERVER, tugCluster } from '../../bench/raft/tug.js';
-import { waitFor } from '../../common/wait.js';
+import { waitFor } from '../../bench/lib/wait.js';
 
 const keep = process.argv.includes('--keep');
 const say = (line: string): void => {
@@ -61,18 +61,18 @@ const main = async (): Promise<void> => {
     const started = Date.now();
     const survivor = (leader + 2) % cluster.size;
     const next = await waitFor(
-      'a new leader',
       async () => {
         const s = await clients[survivor]!.status(500);
         return s.leader !== null && s.leader !== String(leader + 1) ? s.leader : undefined;
       },
-      { timeoutMs: 30_000 },
+      { what: 'a new leader', timeoutMs: 30_000 },
     );
     say(
       `\n4. A new leader, member ${next}, after ${Date.now() - started} ms:\n${describe(await cluster.statuses(), names)}`,
     );
 
-    const value = await waitFor('the read', () => clients[survivor]!.get('greeting', 2000), {
+    const value = await waitFor(() => clients[survivor]!.get('greeting', 2000), {
+      what: 'the read',
       timeoutMs: 20_000,
     });
     say(

@@ -7,7 +7,7 @@ import type { MemberClient } from '../../bench/lib/leader-driver.js';
 import { TUG_SERVER, tugCluster } from '../../bench/raft/tug.js';
 import { HistoryRecorder } from '../../common/testing/history.js';
 import { checkKv, type KvInput, type KvOutput } from '../../common/testing/kv-model.js';
-import { sleep, waitFor } from '../../common/wait.js';
+import { sleep, waitFor } from '../../bench/lib/wait.js';
 
 const KEYS = ['a', 'b', 'c', 'd', 'e'];
 const CLIENTS = 4;
@@ -81,7 +81,8 @@ test('raft kv: history stays linearizable while the leader is SIGKILLed repeated
       await cluster.kill(leader);
       // Writes must be acknowledged again without the killed member.
       const before = acked;
-      await waitFor('a put acknowledged after the kill', () => acked > before, {
+      await waitFor(() => acked > before, {
+        what: 'a put acknowledged after the kill',
         timeoutMs: 20_000,
       });
       await cluster.restart(leader);

@@ -2,19 +2,19 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { waitFor } from '../../common/wait.js';
+import { waitFor } from '../../bench/lib/wait.js';
 import { memberId, type MemberId } from './core/index.js';
 import { KvStateMachine, encodeKvCommand } from './kv/kv-state.js';
-import { RaftNode } from './node.js';
-import { RaftTransport } from './transport/transport.js';
-import { Wal } from './wal/index.js';
+import { openRaftMember } from './member.js';
+import type { RaftNode } from './node.js';
+import type { RaftTransport } from './transport/transport.js';
 
 interface Member {
   id: MemberId;
   node: RaftNode<void>;
   kv: KvStateMachine;
   transport: RaftTransport;
-  wal: Wal;
+  close: () => Promise<void>;
   address: string;
 }
 
@@ -33,41 +33,22 @@ class LocalCluster {
   }
 
   async start(id: MemberId, bootstrap: readonly MemberId[]): Promise<Member> {
-    const { wal, state } = await Wal.open(join(this.dir, String(id)));
     const kv = new KvStateMachine();
-    // The transport delivers to the node, which sends through the transport: bind late.
-    const ref: { node?: RaftNode<void> } = {};
-    const transport = new RaftTransport({
-      clusterId: 'test',
-      self: id,
-      onMessage: (m) => {
-        ref.node?.step(m);
-      },
-      onUnreachable: (to) => {
-        ref.node?.reportUnreachable(to);
-      },
-      onSnapshotStatus: (to, ok) => {
-        ref.node?.reportSnapshot(to, ok);
-      },
-      backoffInitialMs: 10,
-      backoffMaxMs: 100,
-      ...debugLog(`${id} transport`),
-    });
-    const address = await transport.listen(this.addresses.get(id) ?? '127.0.0.1:0');
-    this.addresses.set(id, address);
-    const node = new RaftNode<void>({
+    const member = await openRaftMember({
       id,
-      storage: wal,
-      persisted: state,
-      sender: transport,
+      dataDir: join(this.dir, String(id)),
+      clusterId: 'test',
       stateMachine: kv,
       bootstrap,
       tickMs: 10,
       ...debugLog(String(id)),
       ...this.opts,
+      transport: { backoffInitialMs: 10, backoffMaxMs: 100 },
     });
-    ref.node = node;
-    const m = { id, node, kv, transport, wal, address };
+    const { node, transport } = member;
+    const address = await transport.listen(this.addresses.get(id) ?? '127.0.0.1:0');
+    this.addresses.set(id, address);
+    const m = { id, node, kv, transport, close: member.close, address };
     this.members.set(id, m);
     for (const other of this.members.values()) {
       if (other.id === id) continue;
@@ -81,9 +62,7 @@ class LocalCluster {
   async stop(id: MemberId): Promise<void> {
     const m = this.members.get(id)!;
     this.members.delete(id);
-    await m.node.stop();
-    await m.transport.close();
-    await m.wal.close();
+    await m.close();
     for (const other of this.members.values()) other.transport.removePeer(id);
   }
 
@@ -125,18 +104,19 @@ const withCluster = async (
 test('raft node: three members elect a leader, replicate puts, and survive the leader stopping', async (t) => {
   await withCluster({}, async (c) => {
     for (const id of ids) await c.start(id, ids);
-    const leader = await waitFor('a leader', () => c.leader());
+    const leader = await waitFor(() => c.leader(), { what: 'a leader', timeoutMs: 10_000 });
     const results = await Promise.all(
       Array.from({ length: 200 }, (_, i) => leader.node.propose(put(`k${i}`, `v${i}`))),
     );
     t.is(new Set(results.map((r) => r.index)).size, 200);
-    await waitFor('all members applied', () =>
-      [...c.members.values()].every((m) => m.kv.size === 200),
-    );
+    await waitFor(() => [...c.members.values()].every((m) => m.kv.size === 200), {
+      what: 'all members applied',
+      timeoutMs: 10_000,
+    });
 
     const old = leader.id;
     await c.stop(old);
-    const next = await waitFor('a new leader', () => c.leader());
+    const next = await waitFor(() => c.leader(), { what: 'a new leader', timeoutMs: 10_000 });
     t.not(next.id, old);
     await next.node.propose(put('after', 'failover'));
     const at = await next.node.readIndex();
@@ -145,7 +125,10 @@ test('raft node: three members elect a leader, replicate puts, and survive the l
 
     // The stopped member comes back from its WAL and catches up.
     const back = await c.start(old, ids);
-    await waitFor('restarted member caught up', () => back.kv.get('after') !== undefined);
+    await waitFor(() => back.kv.get('after') !== undefined, {
+      what: 'restarted member caught up',
+      timeoutMs: 10_000,
+    });
     t.is(back.kv.size, 201);
   });
 });
@@ -154,13 +137,16 @@ test('raft node: a follower far behind catches up through a snapshot and members
   await withCluster({ snapshotEntries: 50, keepEntries: 10 }, async (c) => {
     await c.start(ids[0]!, ids);
     await c.start(ids[1]!, ids);
-    const leader = await waitFor('a leader of two', () => c.leader());
+    const leader = await waitFor(() => c.leader(), { what: 'a leader of two', timeoutMs: 10_000 });
     for (let i = 0; i < 300; i++) await leader.node.propose(put(`k${i % 40}`, `v${i}`));
     t.true(leader.node.status().firstIndex > 100, 'log was compacted');
 
     // Member 3 was never started: it must be sent a snapshot.
     const third = await c.start(ids[2]!, ids);
-    await waitFor('third member restored from a snapshot', () => third.kv.size === 40);
+    await waitFor(() => third.kv.size === 40, {
+      what: 'third member restored from a snapshot',
+      timeoutMs: 10_000,
+    });
 
     // Add a learner (a brand-new, empty member), then promote it, then remove member 3.
     const four = memberId(4);
@@ -168,23 +154,29 @@ test('raft node: a follower far behind catches up through a snapshot and members
     const added = c.start(four, []);
     await l.node.proposeConfChange({ type: 'add-learner', member: four, context: '' });
     const m4 = await added;
-    await waitFor('learner caught up', () => m4.kv.size === 40).catch((e: unknown) => {
-      t.log(
-        JSON.stringify({
-          l: [...(c.leader()?.node.status().progress ?? [])],
-          four: m4.node.status(),
-        }),
-      );
-      throw e;
-    });
-    await l.node.proposeConfChange({ type: 'promote', member: four, context: '' });
-    await waitFor('four is a voter everywhere', () =>
-      [...c.members.values()].every((m) => m.node.status().conf.voters.includes(four)),
+    await waitFor(() => m4.kv.size === 40, { what: 'learner caught up', timeoutMs: 10_000 }).catch(
+      (e: unknown) => {
+        t.log(
+          JSON.stringify({
+            l: [...(c.leader()?.node.status().progress ?? [])],
+            four: m4.node.status(),
+          }),
+        );
+        throw e;
+      },
     );
-    const l2 = await waitFor('a leader', () => c.leader());
+    await l.node.proposeConfChange({ type: 'promote', member: four, context: '' });
+    await waitFor(
+      () => [...c.members.values()].every((m) => m.node.status().conf.voters.includes(four)),
+      { what: 'four is a voter everywhere', timeoutMs: 10_000 },
+    );
+    const l2 = await waitFor(() => c.leader(), { what: 'a leader', timeoutMs: 10_000 });
     await l2.node.proposeConfChange({ type: 'remove', member: ids[2]!, context: '' });
-    await waitFor('three removed', () => c.leader()?.node.status().conf.removed.includes(ids[2]!));
-    const l3 = await waitFor('a leader', () => c.leader());
+    await waitFor(() => c.leader()?.node.status().conf.removed.includes(ids[2]!), {
+      what: 'three removed',
+      timeoutMs: 10_000,
+    });
+    const l3 = await waitFor(() => c.leader(), { what: 'a leader', timeoutMs: 10_000 });
     const r = await l3.node.propose(put('after-remove', 'x'));
     t.true(r.index > 0);
     await t.throwsAsync(

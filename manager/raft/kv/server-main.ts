@@ -3,9 +3,7 @@
 // Prints one JSON line {"ready":true,…} on stdout once serving; SIGTERM/SIGINT stop it cleanly.
 import { credentials, Server, ServerCredentials } from '@grpc/grpc-js';
 import { memberId, type MemberId } from '../core/index.js';
-import { RaftNode } from '../node.js';
-import { RaftTransport } from '../transport/transport.js';
-import { Wal } from '../wal/wal.js';
+import { openRaftMember } from '../member.js';
 import * as pb from '../../../proto/gen/kv.js';
 import { KvStateMachine } from './kv-state.js';
 import { createKvService } from './kv-service.js';
@@ -83,29 +81,11 @@ export const runKvServer = async (
   args: KvServerArgs,
   log: (line: string) => void,
 ): Promise<() => Promise<void>> => {
-  const { wal, state } = await Wal.open(args.dataDir, { log });
   const kv = new KvStateMachine();
-  // The transport delivers to the node, which sends through the transport: bind late.
-  const ref: { node?: RaftNode<void> } = {};
-  const transport = new RaftTransport({
-    clusterId: args.clusterId,
-    self: args.id,
-    onMessage: (m) => {
-      ref.node?.step(m);
-    },
-    onUnreachable: (to) => {
-      ref.node?.reportUnreachable(to);
-    },
-    onSnapshotStatus: (to, ok) => {
-      ref.node?.reportSnapshot(to, ok);
-    },
-    log,
-  });
-  const node = new RaftNode<void>({
+  const member = await openRaftMember({
     id: args.id,
-    storage: wal,
-    persisted: state,
-    sender: transport,
+    dataDir: args.dataDir,
+    clusterId: args.clusterId,
     stateMachine: kv,
     bootstrap: [...args.peers.keys()],
     tickMs: args.tickMs,
@@ -115,7 +95,7 @@ export const runKvServer = async (
       log(`member ${args.id}: leader is ${leader} at term ${term}`);
     },
   });
-  ref.node = node;
+  const { node, transport } = member;
   const clients = new Map<MemberId, pb.KvServiceClient>();
   for (const [id, addr] of args.peers) {
     if (id === args.id) continue;
@@ -135,15 +115,13 @@ export const runKvServer = async (
   );
 
   return async () => {
-    await node.stop();
     for (const c of clients.values()) c.close();
     await new Promise<void>((resolve) => {
       clientServer.tryShutdown(() => {
         resolve();
       });
     });
-    await transport.close();
-    await wal.close();
+    await member.close();
   };
 };
 

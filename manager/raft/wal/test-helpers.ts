@@ -28,14 +28,4 @@ export const entry = (
 export const entries = (from: number, to: number, term: number): Entry[] =>
   Array.from({ length: to - from + 1 }, (_, i) => entry(from + i, term));
 
-/** mulberry32: small, seeded, good enough to pick test shapes. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../core/testing/network.js';

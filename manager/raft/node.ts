@@ -8,6 +8,7 @@ import {
   Raft,
   Role,
   decodeConfChange,
+  sendableBeforePersist,
   type ConfChange,
   type Entry,
   type HardState,
@@ -308,13 +309,18 @@ export class RaftNode<R = unknown> {
   private async handleReady(): Promise<void> {
     const rd = this.raft.ready();
     const storage = this.opts.storage;
-    // 1. persist: nothing leaves this member before the state it acknowledges is durable.
+    // The leader's appends and heartbeats go out first, so followers write while the leader does.
+    const early = rd.messages.filter(sendableBeforePersist);
+    if (early.length > 0) this.opts.sender.send(early);
+    // 1. persist: nothing that acknowledges state leaves this member before that state is durable.
     if (rd.snapshot !== null) await storage.saveSnapshot(rd.snapshot);
     if (rd.hardState !== null || rd.entries.length > 0) {
       await storage.save(rd.hardState, rd.entries, rd.mustSync);
     }
-    // 2. send
-    if (rd.messages.length > 0) this.opts.sender.send(rd.messages);
+    // 2. send the rest
+    const late =
+      early.length === 0 ? rd.messages : rd.messages.filter((m) => !sendableBeforePersist(m));
+    if (late.length > 0) this.opts.sender.send(late);
     // 3. apply
     if (rd.snapshot !== null) {
       this.opts.stateMachine.restore(rd.snapshot.data);

@@ -337,6 +337,13 @@ export class Raft {
       Math.min(r.stabled, this.raftLog.lastIndex()),
     );
     this.raftLog.applied = Math.max(this.raftLog.applied, r.applied);
+    if (this.role === Role.Leader) {
+      // The leader's entries are durable now: they count towards the quorum from here on.
+      const self = this.progress.get(this.id);
+      if (self?.maybeUpdate(this.raftLog.stabled) === true && this.maybeCommit()) {
+        this.pendingBroadcast = true;
+      }
+    }
     // Reads that arrived before the leader committed in its term can proceed once it has.
     if (this.role === Role.Leader && this.deferredReads.length > 0 && this.committedInTerm()) {
       for (const d of this.deferredReads.splice(0)) this.leaderReadIndex(d.context, d.from);
@@ -788,7 +795,8 @@ export class Raft {
     for (const id of this.members()) {
       const pr = new PeerProgress(last + 1, this.cfg.maxInflightMsgs, this.conf.learners.has(id));
       if (id === this.id) {
-        pr.match = last;
+        // Only what is on disk counts: a new leader may still hold entries it has not persisted.
+        pr.match = this.raftLog.stabled;
         pr.becomeReplicate();
       }
       this.progress.set(id, pr);
@@ -842,11 +850,9 @@ export class Raft {
   }
 
   private appendEntries(entries: Entry[]): void {
+    // The leader's own copy counts towards a quorum only once it is on disk (advance()), so the
+    // driver may send these entries to followers while it is still writing them.
     this.raftLog.append(entries);
-    const self = this.progress.get(this.id);
-    if (self !== undefined) self.maybeUpdate(this.raftLog.lastIndex());
-    // A single-voter cluster commits on its own append.
-    this.maybeCommit();
   }
 
   /** Appends are sent lazily, once per Ready, so proposals that arrive together go out together. */

@@ -130,6 +130,8 @@ export interface ReadState {
 /**
  * What the application must do, in this order: persist (snapshot, entries, hardState; fsync if
  * mustSync), then send messages, then apply the snapshot and committedEntries, then advance().
+ * One exception: messages for which sendableBeforePersist() holds may be sent before persisting,
+ * in parallel with the write (the leader's fast path).
  */
 export interface Ready {
   readonly softState: SoftState | null;
@@ -144,6 +146,20 @@ export interface Ready {
   /** Whether the write of snapshot/entries/hardState must be fsynced before messages are sent. */
   readonly mustSync: boolean;
 }
+
+/**
+ * Messages only a leader sends, which promise nothing about the sender's own durable state: the
+ * leader counts its own entries towards a commit only after advance() (they are on disk then), its
+ * term was persisted before it could win, and a snapshot it sends is already durable. Sending them
+ * before the Ready's write overlaps the leader's fsync with its followers' (Raft thesis §10.2.1).
+ * Votes, vote and append responses always wait for the write: they acknowledge it.
+ */
+export const sendableBeforePersist = (m: Message): boolean =>
+  m.type === MessageType.App ||
+  m.type === MessageType.Heartbeat ||
+  m.type === MessageType.Snap ||
+  m.type === MessageType.TimeoutNow ||
+  m.type === MessageType.ReadIndexResp;
 
 export interface RaftConfig {
   readonly id: MemberId;

@@ -15,6 +15,7 @@ import {
   Role,
   decodeConfChange,
   memberId,
+  sendableBeforePersist,
   type MemberId,
   type Message,
   type RaftConfig,
@@ -546,8 +547,11 @@ class Simulator {
         inc: p.inc,
       });
     }
+    // A leader's appends leave before its write (the driver's fast path), so a crash while
+    // persisting may lose entries its followers already have.
+    for (const m of rd.messages) if (sendableBeforePersist(m)) this.#send(m);
     if (p.crashAt === 'during-ready') {
-      // Killed while persisting: none of this Ready reached the disk and nothing was sent.
+      // Killed while persisting: none of this Ready reached the disk; only the early messages left.
       this.#emit(() => `m${p.id} CRASH while persisting that ready`);
       this.#cov.crashesDuringReady++;
       this.#crash(p);
@@ -557,7 +561,7 @@ class Simulator {
       { snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState },
       rd.mustSync && !this.#lyingDisk,
     );
-    for (const m of rd.messages) this.#send(m);
+    for (const m of rd.messages) if (!sendableBeforePersist(m)) this.#send(m);
     if (rd.snapshot !== null) {
       const index = rd.snapshot.metadata.index;
       p.kv = KvStateMachine.restore(index, rd.snapshot.data);

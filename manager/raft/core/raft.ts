@@ -245,10 +245,27 @@ export class Raft {
     return { ok: true, index: 0, term: this.term };
   }
 
+  /**
+   * The transport could not deliver to `id`. On the leader: probe that follower again. On a
+   * follower, about its leader: the connection broke (a killed process closes its sockets at
+   * once), so stop honouring the leader's lease and campaign within a few ticks instead of a
+   * whole election timeout. This is only a hint: PreVote still needs a quorum that has lost the
+   * leader too, so a leader that is alive and heard by the others is not disturbed.
+   */
   reportUnreachable(id: MemberId): void {
     this.assertNotInReady('reportUnreachable');
-    const pr = this.role === Role.Leader ? this.progress.get(id) : undefined;
-    if (pr?.state === 'replicate') pr.becomeProbe();
+    if (this.role === Role.Leader) {
+      const pr = this.progress.get(id);
+      if (pr?.state === 'replicate') pr.becomeProbe();
+      return;
+    }
+    if (this.role === Role.Follower && id === this.leader && id !== NONE) {
+      this.logLine(`${this.id} lost its connection to leader ${id}; campaigning soon`);
+      this.leader = NONE;
+      const soon =
+        1 + Math.floor(this.random() * Math.max(1, Math.floor(this.cfg.electionTick / 2)));
+      this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - soon);
+    }
   }
 
   reportSnapshot(id: MemberId, ok: boolean): void {

@@ -48,3 +48,17 @@ export class ProposalRejectedError extends Error {
     this.temporary = reason !== 'invalid';
   }
 }
+
+/** A new member did not catch up in time; it stays a learner (remove it or try to promote later). */
+export class CatchUpTimeoutError extends Error {
+  readonly code = 'catch-up-timeout';
+  readonly temporary = true;
+  readonly member: MemberId;
+  constructor(member: MemberId, ms: number, match: number, commit: number) {
+    super(
+      `member ${member} did not catch up within ${ms} ms (it has ${match} of ${commit} committed entries); it stays a learner`,
+    );
+    this.name = 'CatchUpTimeoutError';
+    this.member = member;
+  }
+}

@@ -148,24 +148,14 @@ test('raft node: a follower far behind catches up through a snapshot and members
       timeoutMs: 10_000,
     });
 
-    // Add a learner (a brand-new, empty member), then promote it, then remove member 3.
+    // Add a brand-new, empty member: a learner until it has caught up, then a voter.
     const four = memberId(4);
     const l = c.leader()!;
     const added = c.start(four, []);
-    await l.node.proposeConfChange({ type: 'add-learner', member: four, context: '' });
+    const joined = l.node.addMember(four, '', { timeoutMs: 20_000 });
     const m4 = await added;
-    await waitFor(() => m4.kv.size === 40, { what: 'learner caught up', timeoutMs: 10_000 }).catch(
-      (e: unknown) => {
-        t.log(
-          JSON.stringify({
-            l: [...(c.leader()?.node.status().progress ?? [])],
-            four: m4.node.status(),
-          }),
-        );
-        throw e;
-      },
-    );
-    await l.node.proposeConfChange({ type: 'promote', member: four, context: '' });
+    await joined;
+    t.is(m4.kv.size, 40, 'the new member holds the whole state when it becomes a voter');
     await waitFor(
       () => [...c.members.values()].every((m) => m.node.status().conf.voters.includes(four)),
       { what: 'four is a voter everywhere', timeoutMs: 10_000 },

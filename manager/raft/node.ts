@@ -21,6 +21,7 @@ import {
   type Status,
 } from './core/index.js';
 import {
+  CatchUpTimeoutError,
   NotLeaderError,
   ProposalDroppedError,
   ProposalRejectedError,
@@ -210,6 +211,34 @@ export class RaftNode<R = unknown> {
         },
       });
     });
+  }
+
+  /**
+   * Adds a member the safe way: as a learner first, so it copies the log without counting towards
+   * any quorum; promoted to voter only once it has every entry committed when it was added and
+   * lags the commit index by at most `maxLagEntries`. Must be called on the leader.
+   */
+  async addMember(
+    member: MemberId,
+    context: string,
+    opts: { timeoutMs?: number; maxLagEntries?: number } = {},
+  ): Promise<void> {
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const maxLag = opts.maxLagEntries ?? 1_000;
+    await this.proposeConfChange({ type: 'add-learner', member, context });
+    const needed = this.lastStatus.commit;
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const s = this.lastStatus;
+      if (s.role !== Role.Leader)
+        throw new NotLeaderError(s.leader, 'lost leadership while adding a member');
+      const match = s.progress.get(member)?.match ?? 0;
+      if (match >= needed && s.commit - match <= maxLag) break;
+      if (Date.now() >= until) throw new CatchUpTimeoutError(member, timeoutMs, match, s.commit);
+      if (this.stopped) throw this.failure ?? new RaftStoppedError();
+      await new Promise((resolve) => setTimeout(resolve, this.opts.tickMs ?? 100));
+    }
+    await this.proposeConfChange({ type: 'promote', member, context });
   }
 
   transferLeadership(to: MemberId): Promise<void> {

@@ -114,7 +114,7 @@ export class RaftNode<R = unknown> {
   private readonly readsWaitingApply: ReadWaiter[] = [];
   private readSeq = 0;
   private snapshotIndex: number;
-  private lastStatus: Status;
+  private cachedStatus: Status | null = null;
   private failure: Error | null = null;
 
   constructor(opts: RaftNodeOptions<R>) {
@@ -132,7 +132,6 @@ export class RaftNode<R = unknown> {
     this.snapshotIndex = p.snapshot?.metadata.index ?? 0;
     if (fresh && opts.bootstrap !== undefined && opts.bootstrap.length > 0)
       this.raft.bootstrap(opts.bootstrap);
-    this.lastStatus = this.raft.status();
   }
 
   /** Starts the ticker and the Ready loop. */
@@ -226,10 +225,10 @@ export class RaftNode<R = unknown> {
     const timeoutMs = opts.timeoutMs ?? 60_000;
     const maxLag = opts.maxLagEntries ?? 1_000;
     await this.proposeConfChange({ type: 'add-learner', member, context });
-    const needed = this.lastStatus.commit;
+    const needed = this.status().commit;
     const until = Date.now() + timeoutMs;
     for (;;) {
-      const s = this.lastStatus;
+      const s = this.status();
       if (s.role !== Role.Leader)
         throw new NotLeaderError(s.leader, 'lost leadership while adding a member');
       const match = s.progress.get(member)?.match ?? 0;
@@ -254,13 +253,13 @@ export class RaftNode<R = unknown> {
     });
   }
 
-  /** Status as of the end of the last loop turn (cheap, safe to call any time). */
+  /** The core's status, computed at most once per loop turn (callers may ask per request). */
   status(): Status {
-    return this.lastStatus;
+    return (this.cachedStatus ??= this.raft.status());
   }
 
   get leader(): MemberId {
-    return this.lastStatus.leader;
+    return this.status().leader;
   }
 
   // ---- the loop -----------------------------------------------------------------------------
@@ -289,8 +288,8 @@ export class RaftNode<R = unknown> {
   private async loop(): Promise<void> {
     while (!this.stopped) {
       this.feed();
+      this.cachedStatus = null;
       if (!this.raft.hasReady()) {
-        this.lastStatus = this.raft.status();
         if (this.inbox.length > 0 || this.queue.length > 0 || this.ticks > 0) continue;
         await new Promise<void>((resolve) => {
           this.wake = resolve;
@@ -299,7 +298,6 @@ export class RaftNode<R = unknown> {
       }
       await this.handleReady();
       await this.maybeSnapshot();
-      this.lastStatus = this.raft.status();
     }
   }
 
@@ -367,6 +365,7 @@ export class RaftNode<R = unknown> {
     }
     if (rd.softState !== null) this.onSoftState(rd.softState.leader, rd.softState.role);
     this.raft.advance();
+    this.cachedStatus = null;
     this.releaseReads();
   }
 
@@ -384,7 +383,7 @@ export class RaftNode<R = unknown> {
   }
 
   private releaseReads(): void {
-    const applied = this.raft.status().applied;
+    const applied = this.status().applied;
     for (let i = this.readsWaitingApply.length - 1; i >= 0; i--) {
       const w = this.readsWaitingApply[i]!;
       if (w.index <= applied) {
@@ -395,7 +394,7 @@ export class RaftNode<R = unknown> {
   }
 
   private onSoftState(leader: MemberId, role: Role): void {
-    this.opts.onLeaderChange?.(leader, this.raft.status().term);
+    this.opts.onLeaderChange?.(leader, this.status().term);
     if (role !== Role.Leader) {
       // Reads in flight to (or on) an old leader may never be answered: let callers retry.
       for (const w of this.readsByCtx.values())
@@ -416,15 +415,16 @@ export class RaftNode<R = unknown> {
 
   private async maybeSnapshot(): Promise<void> {
     const every = this.opts.snapshotEntries ?? 10_000;
-    const applied = this.raft.status().applied;
+    const applied = this.status().applied;
     if (applied - this.snapshotIndex < every) return;
     const snap = this.raft.createSnapshot(applied, this.opts.stateMachine.snapshot());
     await this.opts.storage.saveSnapshot(snap);
     this.snapshotIndex = applied;
     const keep = this.opts.keepEntries ?? 1_000;
     const compactTo = Math.max(0, applied - keep);
-    if (compactTo > this.raft.status().firstIndex - 1) {
+    if (compactTo > this.status().firstIndex - 1) {
       this.raft.compact(compactTo);
+      this.cachedStatus = null;
       await this.opts.storage.releaseTo(compactTo);
     }
   }

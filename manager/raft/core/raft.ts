@@ -22,6 +22,7 @@ import {
   type Message,
   type PersistedState,
   type ProposeOutcome,
+  type Progress,
   type RaftConfig,
   type ReadState,
   type Ready,
@@ -396,16 +397,7 @@ export class Raft {
   }
 
   status(): Status {
-    const progress = new Map<
-      MemberId,
-      {
-        match: number;
-        next: number;
-        state: 'probe' | 'replicate' | 'snapshot';
-        learner: boolean;
-        recentActive: boolean;
-      }
-    >();
+    const progress = new Map<MemberId, Progress>();
     if (this.role === Role.Leader) {
       for (const [id, pr] of this.progress) {
         progress.set(id, {

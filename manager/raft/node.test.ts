@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { waitFor } from '../../bench/lib/wait.js';
-import { memberId, type MemberId } from './core/index.js';
+import { NONE, memberId, type MemberId } from './core/index.js';
 import { KvStateMachine, encodeKvCommand } from './kv/kv-state.js';
 import { openRaftMember } from './member.js';
-import type { RaftNode } from './node.js';
+import { RaftNode } from './node.js';
 import type { RaftTransport } from './transport/transport.js';
 
 interface Member {
@@ -176,4 +176,30 @@ test('raft node: a follower far behind catches up through a snapshot and members
       },
     );
   });
+});
+
+test('raft node: a failed write stops the node, fails callers and reports it as fatal', async (t) => {
+  const kv = new KvStateMachine();
+  let fatal: Error | undefined;
+  const node = new RaftNode<void>({
+    id: ids[0]!,
+    storage: {
+      save: () => Promise.reject(new Error('disk on fire')),
+      saveSnapshot: () => Promise.resolve(),
+      releaseTo: () => Promise.resolve(),
+    },
+    persisted: { hardState: { term: 0, vote: NONE, commit: 0 }, snapshot: null, entries: [] },
+    sender: { send: () => undefined },
+    stateMachine: kv,
+    bootstrap: [ids[0]!],
+    tickMs: 5,
+    onFatal: (e) => {
+      fatal = e;
+    },
+  });
+  node.start();
+  await waitFor(() => fatal, { what: 'the fatal report', timeoutMs: 5000 });
+  t.regex(fatal!.message, /disk on fire/);
+  await t.throwsAsync(node.propose(put('k', 'v')), { message: /disk on fire/ });
+  await node.stop();
 });

@@ -67,6 +67,11 @@ export interface RaftNodeOptions<R> {
   readonly onLeaderChange?: (leader: MemberId, term: number) => void;
   /** Called after a conf change entry is applied, with the change (e.g. to update peer addresses). */
   readonly onConfChange?: (cc: ConfChange) => void;
+  /**
+   * Called once if the loop stops on an error (a failed write or fsync): the node is stopped and
+   * must not go on; a process should exit and be restarted to recover from its WAL.
+   */
+  readonly onFatal?: (err: Error) => void;
 }
 
 interface ProposalWaiter<R> {
@@ -146,6 +151,7 @@ export class RaftNode<R = unknown> {
       this.failure = e instanceof Error ? e : new Error(String(e));
       this.opts.log?.(`raft node ${this.id} stopped on error: ${this.failure.message}`);
       this.shutdown(this.failure);
+      this.opts.onFatal?.(this.failure);
     });
   }
 

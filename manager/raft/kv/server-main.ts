@@ -94,6 +94,11 @@ export const runKvServer = async (
     onLeaderChange: (leader, term) => {
       log(`member ${args.id}: leader is ${leader} at term ${term}`);
     },
+    onFatal: (err) => {
+      // Fail-stop: serving on after a failed fsync could acknowledge what is not on disk.
+      log(`member ${args.id}: fatal: ${err.message}; exiting`);
+      process.exit(1);
+    },
   });
   const { node, transport } = member;
   const clients = new Map<MemberId, pb.KvServiceClient>();

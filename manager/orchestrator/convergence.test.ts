@@ -1,0 +1,294 @@
+// Simulated rounds of reconcile → commit → agents act → clock moves, checking the slot invariants
+// after every step and convergence at the end. Randomness is a seeded PRNG that fast-check drives,
+// so a failure shrinks to a seed and replays.
+import test from 'ava';
+import fc from 'fast-check';
+import type {
+  NodeId,
+  RestartPolicy,
+  Service,
+  Task,
+  TaskId,
+  TaskState,
+} from '../../common/model.js';
+import { isTerminal } from '../../common/model.js';
+import { service, serviceSpec } from '../scheduler/fixtures.js';
+import type { Action, ReconcileDeps } from './actions.js';
+import { reconcileReplicated } from './replicated.js';
+import { countedRestarts } from './restart.js';
+import { endedOnItsOwn, isLive, wantsRun } from './task-facts.js';
+
+const prng = (seed: number) => {
+  let a = seed >>> 0;
+  return (): number => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+};
+
+class World {
+  tasks: Task[] = [];
+  now = 1_000;
+  private index = 0;
+  private ids = 0;
+  readonly deps: ReconcileDeps = { newId: () => `t${++this.ids}` as TaskId };
+  readonly created: { task: Task; reason: string }[] = [];
+
+  apply(actions: readonly Action[]): void {
+    for (const a of actions) {
+      if (a.type === 'create-task') {
+        // The store stamps the Raft index as the version.
+        const task = { ...a.task, meta: { ...a.task.meta, version: ++this.index } };
+        this.tasks.push(task);
+        this.created.push({ task, reason: a.reason });
+      } else if (a.type === 'shutdown-task') {
+        this.update(a.taskId, (t) => {
+          if (!isLive(t)) throw new Error(`shutdown of terminal task ${t.meta.id}`);
+          const down = { ...t, desiredState: 'shutdown' as const };
+          return a.markShutdown ? this.withState(down, 'shutdown') : down;
+        });
+      }
+    }
+  }
+
+  withState(t: Task, state: TaskState, exitCode?: number): Task {
+    return {
+      ...t,
+      ...(state === 'assigned' ? { nodeId: 'n1' as NodeId } : {}),
+      meta: { ...t.meta, version: ++this.index, updatedAt: this.now },
+      status: {
+        state,
+        timestamp: this.now,
+        message: '',
+        ...(exitCode === undefined ? {} : { exitCode }),
+      },
+    };
+  }
+
+  update(id: TaskId, f: (t: Task) => Task): void {
+    const i = this.tasks.findIndex((t) => t.meta.id === id);
+    if (i < 0) throw new Error(`no task ${id}`);
+    this.tasks[i] = f(this.tasks[i]!);
+  }
+
+  /** Agents and scheduler move tasks forward; with chaos, running ones end on their own. */
+  step(rand: () => number, chaos: boolean): void {
+    const next: Record<string, TaskState> = {
+      new: 'pending',
+      pending: 'assigned',
+      assigned: 'running',
+    };
+    this.tasks = this.tasks.map((t) => {
+      if (!isLive(t)) return t;
+      if (!wantsRun(t)) return rand() < 0.5 ? this.withState(t, 'shutdown') : t;
+      const r = rand();
+      if (chaos && r < 0.08) {
+        const end = (['failed', 'complete', 'shutdown', 'orphaned', 'rejected'] as const)[
+          Math.floor(rand() * 5)
+        ]!;
+        return this.withState(t, end, end === 'failed' ? 1 : end === 'complete' ? 0 : undefined);
+      }
+      const to = next[t.status.state];
+      return to !== undefined && r < 0.6 ? this.withState(t, to) : t;
+    });
+  }
+}
+
+/** Stop-first: per slot at most one task that is not terminal (so at most one desired running). */
+const slotViolation = (tasks: readonly Task[]): string | undefined => {
+  const live = new Map<number, number>();
+  for (const t of tasks) {
+    if (!isLive(t) || t.slot === undefined) continue;
+    const n = (live.get(t.slot) ?? 0) + 1;
+    if (n > 1) return `slot ${t.slot} has ${n} live tasks`;
+    live.set(t.slot, n);
+  }
+  return undefined;
+};
+
+const converged = (s: Service, tasks: readonly Task[]): boolean => {
+  const n = s.spec.mode.type === 'replicated' ? s.spec.mode.replicas : 0;
+  const live = tasks.filter(isLive);
+  const slots = new Set(live.map((t) => t.slot));
+  return (
+    live.length === n &&
+    slots.size === n &&
+    live.every(
+      (t) =>
+        wantsRun(t) &&
+        t.status.state === 'running' &&
+        t.specVersion === s.specVersion &&
+        t.slot !== undefined &&
+        t.slot >= 1 &&
+        t.slot <= n,
+    )
+  );
+};
+
+const arbConfig = fc.record({
+  seed: fc.integer(),
+  replicas: fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 4 }),
+  delayMs: fc.constantFrom(0, 100, 1000),
+  maxAttempts: fc.constantFrom(0, 1, 3),
+  windowMs: fc.constantFrom(500, 3000),
+  parallelism: fc.constantFrom(0, 1, 2, 3),
+  updateDelayMs: fc.constantFrom(0, 300, 2000),
+  chaosRounds: fc.integer({ min: 0, max: 60 }),
+});
+
+test('orchestrator: converges to N running current tasks, one per slot, never two live in a slot', (t) => {
+  fc.assert(
+    fc.property(arbConfig, (cfg) => {
+      const rand = prng(cfg.seed);
+      const spec = (replicas: number) =>
+        serviceSpec({
+          mode: { type: 'replicated', replicas },
+          restartPolicy: {
+            condition: 'any',
+            delayMs: cfg.delayMs,
+            maxAttempts: cfg.maxAttempts,
+            // A finite window so that a service that used its attempts comes back eventually.
+            windowMs: cfg.windowMs,
+          },
+          update: { parallelism: cfg.parallelism, delayMs: cfg.updateDelayMs, order: 'stop-first' },
+        });
+      let s = service('web', spec(cfg.replicas[0]!), 1);
+      const w = new World();
+      const round = (chaos: boolean): void => {
+        w.apply(reconcileReplicated(s, w.tasks, w.now, w.deps));
+        const v1 = slotViolation(w.tasks);
+        if (v1 !== undefined) throw new Error(`after commit at ${w.now}: ${v1}`);
+        w.step(rand, chaos);
+        const v2 = slotViolation(w.tasks);
+        if (v2 !== undefined) throw new Error(`after agents at ${w.now}: ${v2}`);
+        w.now += 1 + Math.floor(rand() * 400);
+      };
+      for (let i = 0; i < cfg.chaosRounds; i++) {
+        // Operators scale and change the spec while tasks fail.
+        if (rand() < 0.1) {
+          const replicas = cfg.replicas[Math.floor(rand() * cfg.replicas.length)]!;
+          s = service('web', spec(replicas), s.specVersion + (rand() < 0.5 ? 1 : 0));
+        }
+        round(true);
+      }
+      for (let i = 0; i < 400 && !converged(s, w.tasks); i++) round(false);
+      if (!converged(s, w.tasks)) throw new Error(`not converged at ${w.now}`);
+      // Converged means quiet: nothing left to do.
+      return reconcileReplicated(s, w.tasks, w.now, w.deps).length === 0;
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
+});
+
+const arbPolicy: fc.Arbitrary<RestartPolicy> = fc.record({
+  condition: fc.constantFrom('none', 'on-failure', 'any'),
+  delayMs: fc.constantFrom(0, 50, 700),
+  maxAttempts: fc.constantFrom(0, 1, 2, 4),
+  windowMs: fc.constantFrom(0, 1000, 5000),
+});
+
+test('orchestrator: restarts honour the condition, the delay and maxAttempts within the window', (t) => {
+  fc.assert(
+    fc.property(fc.integer(), arbPolicy, (seed, policy) => {
+      const rand = prng(seed);
+      const s = service(
+        'web',
+        serviceSpec({ mode: { type: 'replicated', replicas: 1 }, restartPolicy: policy }),
+      );
+      const w = new World();
+      for (let i = 0; i < 150; i++) {
+        const before = w.tasks.slice();
+        const actions = reconcileReplicated(s, w.tasks, w.now, w.deps);
+        const last = before[before.length - 1];
+        for (const a of actions) {
+          if (a.type === 'restart-later' && a.at <= w.now)
+            throw new Error('restart-later in the past');
+          if (a.type !== 'create-task' || a.reason !== 'restart') continue;
+          if (last === undefined || !endedOnItsOwn(last))
+            throw new Error('restart without an ended task');
+          if (policy.condition === 'none') throw new Error('restart under condition none');
+          if (
+            policy.condition === 'on-failure' &&
+            last.status.state === 'complete' &&
+            last.status.exitCode === 0
+          ) {
+            throw new Error('restart after success under on-failure');
+          }
+          if (w.now < last.status.timestamp + policy.delayMs)
+            throw new Error('restart before the delay');
+        }
+        w.apply(actions);
+        if (policy.maxAttempts > 0) {
+          // Every restart, looking back one window from its own creation, sees at most maxAttempts.
+          for (const c of w.created.filter((x) => x.reason === 'restart')) {
+            const seen = countedRestarts(policy, w.tasks, c.task.meta.createdAt).filter(
+              (at) => at <= c.task.meta.createdAt,
+            );
+            if (seen.length > policy.maxAttempts)
+              throw new Error(`${seen.length} restarts in a window`);
+          }
+        }
+        // Liveness: an ended task under a permissive policy is either restarted or scheduled.
+        const tail = w.tasks[w.tasks.length - 1];
+        if (
+          tail !== undefined &&
+          endedOnItsOwn(tail) &&
+          policy.condition === 'any' &&
+          (policy.maxAttempts === 0 || policy.windowMs > 0) &&
+          !actions.some((a) => a.type === 'create-task' || a.type === 'restart-later')
+        ) {
+          throw new Error('ended task neither restarted nor scheduled for restart');
+        }
+        w.step(rand, true);
+        w.now += 1 + Math.floor(rand() * 300);
+      }
+      return w.tasks.filter((x) => !isTerminal(x.status.state)).length <= 1;
+    }),
+    { numRuns: 300 },
+  );
+  t.pass();
+});
+
+test('orchestrator: a rolling update never takes more than parallelism slots out of service', (t) => {
+  fc.assert(
+    fc.property(
+      fc.integer(),
+      fc.integer({ min: 1, max: 8 }),
+      fc.integer({ min: 1, max: 3 }),
+      fc.constantFrom(0, 500),
+      (seed, replicas, parallelism, delayMs) => {
+        const rand = prng(seed);
+        const spec = serviceSpec({
+          mode: { type: 'replicated', replicas },
+          update: { parallelism, delayMs, order: 'stop-first' },
+        });
+        const w = new World();
+        let s = service('web', spec, 1);
+        for (let i = 0; i < 500 && !converged(s, w.tasks); i++) {
+          w.apply(reconcileReplicated(s, w.tasks, w.now, w.deps));
+          w.step(rand, false);
+          w.now += 1 + Math.floor(rand() * 400);
+        }
+        s = service('web', spec, 2);
+        const serving = () =>
+          w.tasks.filter((x) => isLive(x) && wantsRun(x) && x.status.state === 'running').length;
+        for (let i = 0; i < 1000 && !converged(s, w.tasks); i++) {
+          w.apply(reconcileReplicated(s, w.tasks, w.now, w.deps));
+          if (replicas - serving() > parallelism)
+            throw new Error(`${replicas - serving()} slots out`);
+          w.step(rand, false);
+          if (replicas - serving() > parallelism)
+            throw new Error(`${replicas - serving()} slots out`);
+          w.now += 1 + Math.floor(rand() * 400);
+        }
+        return converged(s, w.tasks);
+      },
+    ),
+    { numRuns: 200 },
+  );
+  t.pass();
+});

@@ -1,0 +1,203 @@
+import test from 'ava';
+import type { Task, TaskId } from '../../common/model.js';
+import { service, serviceSpec, task } from '../scheduler/fixtures.js';
+import type { Action, ReconcileDeps } from './actions.js';
+import { OrchestratorMisuseError } from './actions.js';
+import { reconcileReplicated } from './replicated.js';
+
+const ids = (): ReconcileDeps => {
+  let n = 0;
+  return { newId: () => `task${String(++n).padStart(4, '0')}` as TaskId };
+};
+
+const replicated = (replicas: number, o: Parameters<typeof serviceSpec>[0] = {}, version = 1) =>
+  service('web', serviceSpec({ mode: { type: 'replicated', replicas }, ...o }), version);
+
+const summary = (actions: readonly Action[]): string[] =>
+  actions.map((a) => {
+    switch (a.type) {
+      case 'create-task':
+        return `create ${String(a.task.slot)} ${a.reason} v${a.task.specVersion}`;
+      case 'shutdown-task':
+        return `shutdown ${a.taskId}${a.markShutdown ? ' (mark)' : ''}: ${a.reason}`;
+      case 'restart-later':
+        return `restart ${String(a.slot)} at ${a.at}`;
+      case 'update-later':
+        return `update at ${a.at}`;
+      case 'blocked':
+        return `blocked: ${a.reason}`;
+    }
+  });
+
+const run = (slot: number, id: string, o: Parameters<typeof task>[1] = {}): Task =>
+  task(id, { service: 'web', slot, state: 'running', nodeId: 'n1', ...o });
+
+test('replicated: an empty service gets one new task per slot', (t) => {
+  const s = replicated(3, { networks: ['front'] });
+  const actions = reconcileReplicated(s, [], 1000, ids());
+  t.deepEqual(summary(actions), ['create 1 fill v1', 'create 2 fill v1', 'create 3 fill v1']);
+  const first = actions[0]!;
+  if (first.type !== 'create-task') return t.fail();
+  t.like(first.task, {
+    serviceId: s.meta.id,
+    slot: 1,
+    desiredState: 'running',
+    status: { state: 'new', timestamp: 1000 },
+    meta: { id: 'task0001', name: 'web.1.task0001', createdAt: 1000, version: 0 },
+    spec: s.spec.container,
+    placement: s.spec.placement,
+  });
+  t.false('nodeId' in first.task);
+});
+
+test('replicated: a converged service needs nothing', (t) => {
+  const tasks = [run(1, 'a'), run(2, 'b')];
+  t.deepEqual(reconcileReplicated(replicated(2), tasks, 0, ids()), []);
+});
+
+test('replicated: scaling down shuts the highest slots down; unassigned ones are marked', (t) => {
+  const tasks = [run(1, 'a'), run(2, 'b'), run(3, 'c'), task('d', { service: 'web', slot: 4 })];
+  t.deepEqual(summary(reconcileReplicated(replicated(2), tasks, 0, ids())), [
+    'shutdown c: scaled down',
+    'shutdown d (mark): scaled down',
+  ]);
+});
+
+test('replicated: tasks of other services are ignored', (t) => {
+  const other = task('x', { service: 'other', slot: 1, state: 'running' });
+  t.deepEqual(summary(reconcileReplicated(replicated(1), [other], 0, ids())), ['create 1 fill v1']);
+});
+
+const restartCases: [string, Parameters<typeof task>[1], 'none' | 'on-failure' | 'any', boolean][] =
+  [
+    ['failed, any', { state: 'failed', exitCode: 1 }, 'any', true],
+    ['complete, any', { state: 'complete', exitCode: 0 }, 'any', true],
+    ['failed, on-failure', { state: 'failed', exitCode: 1 }, 'on-failure', true],
+    ['rejected, on-failure', { state: 'rejected' }, 'on-failure', true],
+    ['orphaned, on-failure', { state: 'orphaned' }, 'on-failure', true],
+    ['shut down by its agent, on-failure', { state: 'shutdown' }, 'on-failure', true],
+    ['complete exit 0, on-failure', { state: 'complete', exitCode: 0 }, 'on-failure', false],
+    ['complete exit 3, on-failure', { state: 'complete', exitCode: 3 }, 'on-failure', true],
+    ['failed, none', { state: 'failed', exitCode: 1 }, 'none', false],
+  ];
+for (const [name, state, condition, restarts] of restartCases) {
+  test(`replicated: restart policy, ${name} → ${restarts ? 'restart' : 'no restart'}`, (t) => {
+    const s = replicated(1, {
+      restartPolicy: { condition, delayMs: 0, maxAttempts: 0, windowMs: 0 },
+    });
+    const actions = reconcileReplicated(s, [run(1, 'a', state)], 10, ids());
+    t.deepEqual(summary(actions), restarts ? ['create 1 restart v1'] : []);
+  });
+}
+
+test('replicated: a restart waits delayMs after the task ended', (t) => {
+  const s = replicated(1, {
+    restartPolicy: { condition: 'any', delayMs: 500, maxAttempts: 0, windowMs: 0 },
+  });
+  const dead = run(1, 'a', { state: 'failed', timestamp: 1000 });
+  t.deepEqual(summary(reconcileReplicated(s, [dead], 1200, ids())), ['restart 1 at 1500']);
+  t.deepEqual(summary(reconcileReplicated(s, [dead], 1500, ids())), ['create 1 restart v1']);
+});
+
+test('replicated: maxAttempts counts restarts in the window from the slot history', (t) => {
+  const policy = { condition: 'any', delayMs: 0, maxAttempts: 2, windowMs: 10_000 } as const;
+  const s = replicated(1, { restartPolicy: policy });
+  const history = [
+    run(1, 'a', { state: 'failed', createdAt: 0, timestamp: 100 }),
+    run(1, 'b', { state: 'failed', createdAt: 200, timestamp: 300 }),
+    run(1, 'c', { state: 'failed', createdAt: 400, timestamp: 500 }),
+  ];
+  // Restarts b (at 200) and c (at 400) fill the budget; one more is allowed once b leaves.
+  t.deepEqual(summary(reconcileReplicated(s, history, 600, ids())), ['restart 1 at 10200']);
+  t.deepEqual(summary(reconcileReplicated(s, history, 10_200, ids())), ['create 1 restart v1']);
+  const forever = replicated(1, { restartPolicy: { ...policy, windowMs: 0 } });
+  t.deepEqual(summary(reconcileReplicated(forever, history, 99_999, ids())), []);
+  // Tasks we stopped ourselves (an update, a scale-down) are not restarts.
+  const stopped = [
+    run(1, 'a', { state: 'shutdown', desiredState: 'shutdown', createdAt: 0, timestamp: 100 }),
+    run(1, 'b', { state: 'shutdown', desiredState: 'shutdown', createdAt: 200, timestamp: 300 }),
+    run(1, 'c', { state: 'failed', createdAt: 400, timestamp: 500 }),
+  ];
+  t.deepEqual(summary(reconcileReplicated(s, stopped, 600, ids())), ['create 1 restart v1']);
+});
+
+test('replicated: a slot whose task we stopped is refilled at once, without the restart delay', (t) => {
+  const s = replicated(1, {
+    restartPolicy: { condition: 'none', delayMs: 5000, maxAttempts: 0, windowMs: 0 },
+  });
+  const stopped = run(1, 'a', { state: 'shutdown', desiredState: 'shutdown', timestamp: 100 });
+  t.deepEqual(summary(reconcileReplicated(s, [stopped], 101, ids())), ['create 1 fill v1']);
+});
+
+test('replicated: stop-first, nothing starts in a slot while its old task is stopping', (t) => {
+  const stopping = run(1, 'a', { desiredState: 'shutdown', specVersion: 1 });
+  t.deepEqual(summary(reconcileReplicated(replicated(1, {}, 2), [stopping], 0, ids())), []);
+});
+
+test('replicated: rolling update goes parallelism slots at a time, stop-first', (t) => {
+  const s = replicated(4, { update: { parallelism: 2, delayMs: 0, order: 'stop-first' } }, 2);
+  const old = [1, 2, 3, 4].map((i) => run(i, `old${i}`, { createdAt: 0 }));
+  t.deepEqual(summary(reconcileReplicated(s, old, 10, ids())), [
+    'shutdown old1: update to spec version 2',
+    'shutdown old2: update to spec version 2',
+  ]);
+  const stopping = old.map((x, i) => (i < 2 ? { ...x, desiredState: 'shutdown' as const } : x));
+  t.deepEqual(summary(reconcileReplicated(s, stopping, 20, ids())), []);
+  const stopped = stopping.map((x, i) =>
+    i < 2 ? { ...x, status: { ...x.status, state: 'shutdown' as const } } : x,
+  );
+  t.deepEqual(summary(reconcileReplicated(s, stopped, 30, ids())), [
+    'create 1 update v2',
+    'create 2 update v2',
+  ]);
+  const starting = [
+    ...stopped,
+    run(1, 'new1', { state: 'starting', specVersion: 2, createdAt: 30 }),
+    run(2, 'new2', { state: 'running', specVersion: 2, createdAt: 30 }),
+  ];
+  // new1 is not running yet: one place is busy, so only one more slot may start.
+  t.deepEqual(summary(reconcileReplicated(s, starting, 40, ids())), [
+    'shutdown old3: update to spec version 2',
+  ]);
+});
+
+test('replicated: with an update delay, the next batch waits for the last one to run plus delayMs', (t) => {
+  const s = replicated(2, { update: { parallelism: 1, delayMs: 1000, order: 'stop-first' } }, 2);
+  const tasks = [
+    run(1, 'old1', { state: 'shutdown', desiredState: 'shutdown', createdAt: 0 }),
+    run(1, 'new1', { state: 'running', specVersion: 2, createdAt: 10, timestamp: 500 }),
+    run(2, 'old2', { createdAt: 0 }),
+  ];
+  t.deepEqual(summary(reconcileReplicated(s, tasks, 600, ids())), ['update at 1500']);
+  t.deepEqual(summary(reconcileReplicated(s, tasks, 1500, ids())), [
+    'shutdown old2: update to spec version 2',
+  ]);
+  const pending = [
+    ...tasks.slice(0, 1),
+    { ...tasks[1]!, status: { ...tasks[1]!.status, state: 'starting' as const } },
+    tasks[2]!,
+  ];
+  t.deepEqual(summary(reconcileReplicated(s, pending, 5000, ids())), [], 'batch still in flight');
+});
+
+test('replicated: an outdated task that ended on its own is restarted with the new spec', (t) => {
+  const dead = run(1, 'a', { state: 'failed', specVersion: 1 });
+  t.deepEqual(summary(reconcileReplicated(replicated(1, {}, 2), [dead], 0, ids())), [
+    'create 1 restart v2',
+  ]);
+});
+
+test('replicated: two desired-running tasks in a slot (from outside) are cut to one', (t) => {
+  const tasks = [
+    run(1, 'a', { createdAt: 0, specVersion: 1 }),
+    run(1, 'b', { createdAt: 5, specVersion: 2 }),
+  ];
+  t.deepEqual(summary(reconcileReplicated(replicated(1, {}, 2), tasks, 0, ids())), [
+    'shutdown a: duplicate task in slot',
+  ]);
+});
+
+test('replicated: refuses a global service', (t) => {
+  const g = service('g', serviceSpec({ mode: { type: 'global' } }));
+  t.throws(() => reconcileReplicated(g, [], 0, ids()), { instanceOf: OrchestratorMisuseError });
+});

@@ -1,0 +1,233 @@
+// The scheduler's decision core: which node each pending task goes to, or why none can take it.
+// Pure: plain model objects in, assignments and reasons out; the shell that watches the store and
+// commits the decisions lives elsewhere. Filters, ranking and batching: docs/scheduler.md.
+import type { Node, NodeId, ServiceId, Task, TaskId } from '../../common/model.js';
+import {
+  isTerminal,
+  NodeAvailability,
+  NodeState,
+  taskStateRank,
+  TaskState,
+} from '../../common/model.js';
+import type { Constraint } from './constraints.js';
+import { firstFailed, parseConstraints } from './constraints.js';
+
+export interface ScheduleInput {
+  /** Pending, unassigned tasks, in the order they should be considered (oldest first is fair). */
+  readonly tasks: readonly Task[];
+  readonly nodes: readonly Node[];
+  /** Tasks already on nodes and not terminal: they hold resources and count for spreading. */
+  readonly assigned: readonly Task[];
+}
+
+export interface Assignment {
+  readonly taskId: TaskId;
+  readonly nodeId: NodeId;
+}
+
+export interface Unschedulable {
+  readonly taskId: TaskId;
+  /** Human-readable, never empty: names the filters that rejected nodes, with counts. */
+  readonly reason: string;
+}
+
+export interface ScheduleResult {
+  readonly assignments: Assignment[];
+  readonly unschedulable: Unschedulable[];
+}
+
+// CPUs are decimals; summing 0.1 + 0.2 in floating point would let rounding decide capacity, so
+// they are counted in integer nano-CPUs (Swarm's NanoCPUs).
+const nano = (cpus: number | undefined): number => Math.round((cpus ?? 0) * 1e9);
+
+/** Per-node running totals, updated as the batch places tasks. */
+interface NodeLoad {
+  readonly node: Node;
+  nanoCpus: number;
+  memoryBytes: number;
+  tasks: number;
+  readonly perService: Map<ServiceId, number>;
+}
+
+const addTask = (load: NodeLoad, task: Task): void => {
+  load.nanoCpus += nano(task.resources.reservations.cpus);
+  load.memoryBytes += task.resources.reservations.memoryBytes ?? 0;
+  load.tasks += 1;
+  load.perService.set(task.serviceId, (load.perService.get(task.serviceId) ?? 0) + 1);
+};
+
+const freeMemory = (l: NodeLoad): number =>
+  l.node.description.resources.memoryBytes - l.memoryBytes;
+const freeNanoCpus = (l: NodeLoad): number => nano(l.node.description.resources.cpus) - l.nanoCpus;
+
+/** Why nodes were rejected for one task; each node is counted once, under the first filter it failed. */
+interface Rejections {
+  notReady: number;
+  paused: number;
+  drained: number;
+  memory: number;
+  largestFreeMemory: number;
+  cpu: number;
+  largestFreeNanoCpus: number;
+  /** Keyed by the constraint's text, in first-seen order. */
+  readonly constraints: Map<string, number>;
+  maxReplicas: number;
+}
+
+const newRejections = (): Rejections => ({
+  notReady: 0,
+  paused: 0,
+  drained: 0,
+  memory: 0,
+  largestFreeMemory: -Infinity,
+  cpu: 0,
+  largestFreeNanoCpus: -Infinity,
+  constraints: new Map(),
+  maxReplicas: 0,
+});
+
+/** `512Mi`, `1.5Gi`, `300B`: binary units as Kubernetes writes them. */
+export const formatBytes = (bytes: number): string => {
+  const units = ['B', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi'];
+  let v = Math.max(0, bytes);
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i += 1;
+  }
+  const shown = Number.isInteger(v) ? String(v) : v.toFixed(1).replace(/\.0$/, '');
+  return `${shown}${units[i]!}`;
+};
+
+const formatCpus = (nanoCpus: number): string => String(Math.max(0, nanoCpus) / 1e9);
+
+const nodes = (n: number): string => (n === 1 ? '1 node' : `${n} nodes`);
+
+const explain = (r: Rejections, task: Task, considered: number): string => {
+  if (considered === 0) {
+    return task.nodeId === undefined
+      ? 'no suitable node (no nodes in the cluster)'
+      : `no suitable node (node ${task.nodeId} not found)`;
+  }
+  const parts: string[] = [];
+  if (r.notReady > 0) parts.push(`${nodes(r.notReady)} not ready`);
+  if (r.paused > 0) parts.push(`${nodes(r.paused)} paused`);
+  if (r.drained > 0) parts.push(`${nodes(r.drained)} drained`);
+  if (r.memory > 0) {
+    const need = formatBytes(task.resources.reservations.memoryBytes ?? 0);
+    parts.push(
+      `${nodes(r.memory)} with insufficient memory: need ${need}, largest free ${formatBytes(r.largestFreeMemory)}`,
+    );
+  }
+  if (r.cpu > 0) {
+    const need = formatCpus(nano(task.resources.reservations.cpus));
+    parts.push(
+      `${nodes(r.cpu)} with insufficient cpu: need ${need}, largest free ${formatCpus(r.largestFreeNanoCpus)}`,
+    );
+  }
+  for (const [text, n] of r.constraints) parts.push(`${nodes(n)} failed constraint ${text}`);
+  if (r.maxReplicas > 0) {
+    parts.push(
+      `${nodes(r.maxReplicas)} at max replicas per node (${task.placement.maxReplicasPerNode})`,
+    );
+  }
+  return `no suitable node (${parts.join(', ')})`;
+};
+
+/** Runs the filters in order; returns true if the node can take the task, else records why not. */
+const passes = (
+  load: NodeLoad,
+  task: Task,
+  constraints: readonly Constraint[],
+  r: Rejections,
+): boolean => {
+  const node = load.node;
+  if (node.status.state !== NodeState.Ready) {
+    r.notReady += 1;
+    return false;
+  }
+  if (node.spec.availability !== NodeAvailability.Active) {
+    if (node.spec.availability === NodeAvailability.Pause) r.paused += 1;
+    else r.drained += 1;
+    return false;
+  }
+  const needMemory = task.resources.reservations.memoryBytes ?? 0;
+  const needCpu = nano(task.resources.reservations.cpus);
+  // Only a positive reservation can be refused: a task reserving nothing fits an overcommitted node.
+  if (needMemory > 0 && freeMemory(load) < needMemory) {
+    r.memory += 1;
+    r.largestFreeMemory = Math.max(r.largestFreeMemory, freeMemory(load));
+    return false;
+  }
+  if (needCpu > 0 && freeNanoCpus(load) < needCpu) {
+    r.cpu += 1;
+    r.largestFreeNanoCpus = Math.max(r.largestFreeNanoCpus, freeNanoCpus(load));
+    return false;
+  }
+  const failed = firstFailed(constraints, node);
+  if (failed !== undefined) {
+    r.constraints.set(failed.text, (r.constraints.get(failed.text) ?? 0) + 1);
+    return false;
+  }
+  const max = task.placement.maxReplicasPerNode;
+  if (max > 0 && (load.perService.get(task.serviceId) ?? 0) >= max) {
+    r.maxReplicas += 1;
+    return false;
+  }
+  return true;
+};
+
+/** Negative when `a` is the better node for a task of `service`. */
+const rank = (a: NodeLoad, b: NodeLoad, service: ServiceId): number =>
+  (a.perService.get(service) ?? 0) - (b.perService.get(service) ?? 0) ||
+  a.tasks - b.tasks ||
+  freeMemory(b) - freeMemory(a) ||
+  (a.node.meta.id < b.node.meta.id ? -1 : a.node.meta.id > b.node.meta.id ? 1 : 0);
+
+export const schedule = (input: ScheduleInput): ScheduleResult => {
+  const loads = new Map<NodeId, NodeLoad>();
+  // Sorted once so every scan (and so every tie) is in node-id order whatever the input order.
+  const sorted = [...input.nodes].sort((a, b) =>
+    a.meta.id < b.meta.id ? -1 : a.meta.id > b.meta.id ? 1 : 0,
+  );
+  for (const node of sorted) {
+    loads.set(node.meta.id, { node, nanoCpus: 0, memoryBytes: 0, tasks: 0, perService: new Map() });
+  }
+  for (const task of input.assigned) {
+    if (task.nodeId === undefined || isTerminal(task.status.state)) continue;
+    const load = loads.get(task.nodeId);
+    if (load !== undefined) addTask(load, task);
+  }
+  const all = [...loads.values()];
+
+  const assignments: Assignment[] = [];
+  const unschedulable: Unschedulable[] = [];
+  for (const task of input.tasks) {
+    const id = task.meta.id;
+    if (taskStateRank(task.desiredState) > taskStateRank(TaskState.Running)) {
+      unschedulable.push({ taskId: id, reason: `desired state is ${task.desiredState}` });
+      continue;
+    }
+    const parsed = parseConstraints(task.placement.constraints);
+    if (!parsed.ok) {
+      unschedulable.push({ taskId: id, reason: parsed.error.message });
+      continue;
+    }
+    // A task created for one node (global services) is only checked against that node.
+    const candidates =
+      task.nodeId === undefined ? all : all.filter((l) => l.node.meta.id === task.nodeId);
+    const rejections = newRejections();
+    let best: NodeLoad | undefined;
+    for (const load of candidates) {
+      if (!passes(load, task, parsed.value, rejections)) continue;
+      if (best === undefined || rank(load, best, task.serviceId) < 0) best = load;
+    }
+    if (best === undefined) {
+      unschedulable.push({ taskId: id, reason: explain(rejections, task, candidates.length) });
+      continue;
+    }
+    addTask(best, task);
+    assignments.push({ taskId: id, nodeId: best.node.meta.id });
+  }
+  return { assignments, unschedulable };
+};

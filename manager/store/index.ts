@@ -1,0 +1,13 @@
+// The replicated object store: public surface.
+export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
+export {
+  StoreWriter,
+  update,
+  defaultMaxProposalBytes,
+  defaultMaxProposalChanges,
+  type Proposer,
+  type StoreWriterDeps,
+} from './writer.js';
+export type { WatchOptions } from './watch.js';
+export { decodeBatch, encodeBatch, encodeTransaction, type Batch } from './codec.js';
+export * from './types.js';

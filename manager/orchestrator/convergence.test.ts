@@ -12,7 +12,7 @@ import type {
   TaskState,
 } from '../../common/model.js';
 import { isTerminal } from '../../common/model.js';
-import { service, serviceSpec } from '../scheduler/fixtures.js';
+import { service, serviceSpec } from '../../common/testing/model-fixtures.js';
 import type { Action, ReconcileDeps } from './actions.js';
 import { reconcileReplicated } from './replicated.js';
 import { countedRestarts } from './restart.js';

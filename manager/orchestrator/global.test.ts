@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { TaskId } from '../../common/model.js';
-import { node, service, serviceSpec, task } from '../scheduler/fixtures.js';
+import { node, service, serviceSpec, task } from '../../common/testing/model-fixtures.js';
 import type { Action, ReconcileDeps } from './actions.js';
 import { OrchestratorMisuseError } from './actions.js';
 import { reconcileGlobal } from './global.js';

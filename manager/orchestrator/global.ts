@@ -4,7 +4,7 @@
 // the node is drained, fails the constraints, or is gone. Pure.
 import type { Node, NodeId, Service, Task } from '../../common/model.js';
 import { NodeAvailability, NodeState } from '../../common/model.js';
-import { firstFailed, parseConstraints } from '../scheduler/constraints.js';
+import { firstFailed, parseConstraints } from '../../common/constraints.js';
 import type { Action, ReconcileDeps } from './actions.js';
 import { OrchestratorMisuseError } from './actions.js';
 import type { SlotView } from './slots.js';

@@ -2,8 +2,8 @@ import test from 'ava';
 import fc from 'fast-check';
 import type { Node, Task } from '../../common/model.js';
 import { isTerminal } from '../../common/model.js';
-import { firstFailed, parseConstraints } from './constraints.js';
-import { Mi, node, task } from './fixtures.js';
+import { firstFailed, parseConstraints } from '../../common/constraints.js';
+import { Mi, node, task } from '../../common/testing/model-fixtures.js';
 import type { ScheduleInput } from './schedule.js';
 import { formatBytes, schedule } from './schedule.js';
 

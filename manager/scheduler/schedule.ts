@@ -9,8 +9,8 @@ import {
   taskStateRank,
   TaskState,
 } from '../../common/model.js';
-import type { Constraint } from './constraints.js';
-import { firstFailed, parseConstraints } from './constraints.js';
+import type { Constraint } from '../../common/constraints.js';
+import { firstFailed, parseConstraints } from '../../common/constraints.js';
 
 export interface ScheduleInput {
   /** Pending, unassigned tasks, in the order they should be considered (oldest first is fair). */

@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { ConstraintParseError, matches, parseConstraint, parseConstraints } from './constraints.js';
-import { node } from './fixtures.js';
+import { node } from './testing/model-fixtures.js';
 
 const parse = (s: string) => {
   const r = parseConstraint(s);
@@ -101,4 +101,11 @@ test('constraints: == and != are complements for any value', (t) => {
     ),
   );
   t.pass();
+});
+
+test('parseConstraint: a role is manager or worker', (t) => {
+  t.true(parseConstraint('node.role == Manager').ok);
+  const bad = parseConstraint('node.role == boss');
+  t.false(bad.ok);
+  if (!bad.ok) t.regex(bad.error.message, /manager or worker, not "boss"/);
 });

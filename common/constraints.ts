@@ -1,7 +1,8 @@
 // Placement constraints: parsing `<key> (==|!=) <value>` and evaluating them against a node.
-// Pure; shared by the scheduler (filtering) and the global orchestrator (eligible nodes).
+// Pure; one grammar for the manifest validator (syntax), the scheduler (filtering) and the global
+// orchestrator (eligible nodes).
 // Semantics and the reasons behind them: docs/scheduler.md "Constraints".
-import type { Node } from '../../common/model.js';
+import type { Node } from './model.js';
 
 export const ConstraintOperator = { Eq: '==', Ne: '!=' } as const;
 export type ConstraintOperator = (typeof ConstraintOperator)[keyof typeof ConstraintOperator];
@@ -91,6 +92,9 @@ export const parseConstraint = (source: string): ParseOutcome<Constraint> => {
   if (!valuePattern.test(value)) return fail(`invalid value ${JSON.stringify(value)}`);
   const key = parseKey(rawKey);
   if (typeof key === 'string') return fail(key);
+  if (key.type === 'role' && !['manager', 'worker'].includes(value.toLowerCase())) {
+    return fail(`a role is manager or worker, not ${JSON.stringify(value)}`);
+  }
   return { ok: true, value: { text: `${rawKey} ${operator} ${value}`, key, operator, value } };
 };
 

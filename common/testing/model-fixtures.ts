@@ -1,4 +1,4 @@
-// Builders of model objects for the scheduler's and orchestrator's tests: valid defaults,
+// Builders of model objects for tests (constraints, scheduler, orchestrator): valid defaults,
 // overridable in the fields a test is about.
 import type {
   Node,
@@ -10,7 +10,7 @@ import type {
   Task,
   TaskId,
   TaskState,
-} from '../../common/model.js';
+} from '../model.js';
 
 export const Mi = 1024 * 1024;
 

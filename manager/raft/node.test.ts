@@ -115,9 +115,13 @@ test('raft node: three members elect a leader, replicate puts, and survive the l
     });
 
     const old = leader.id;
+    const oldTerm = leader.node.status().term;
     await c.stop(old);
     const next = await waitFor(() => c.leader(), { what: 'a new leader', timeoutMs: 10_000 });
     t.not(next.id, old);
+    // Fencing: a write made for the old leader's term is refused by the new leader.
+    await t.throwsAsync(next.node.propose(put('fenced', 'x'), oldTerm), { message: /is over/ });
+    t.is(next.kv.get('fenced'), undefined);
     await next.node.propose(put('after', 'failover'));
     const at = await next.node.readIndex();
     t.true(at >= 201);

@@ -76,7 +76,7 @@ export interface RaftNodeOptions<R> {
 
 interface ProposalWaiter<R> {
   readonly term: number;
-  readonly resolve: (r: { index: number; result: R }) => void;
+  readonly resolve: (r: { index: number; term: number; result: R }) => void;
   readonly reject: (e: Error) => void;
 }
 
@@ -90,6 +90,7 @@ type Queued<R> =
   | {
       readonly type: 'propose';
       readonly data: Uint8Array;
+      readonly term: number | undefined;
       readonly waiter: ProposalWaiter<R> | null;
       readonly settle: (o: ProposeOutcome) => void;
     }
@@ -175,13 +176,17 @@ export class RaftNode<R = unknown> {
     this.enqueue({ type: 'snapshot-status', to, ok });
   }
 
-  /** Replicates data; resolves with the state machine's result once applied on this member. */
-  propose(data: Uint8Array): Promise<{ index: number; result: R }> {
+  /**
+   * Replicates data; resolves with the state machine's result once applied on this member. With
+   * `term`, refused unless this member leads in exactly that term (fencing, see Raft#propose).
+   */
+  propose(data: Uint8Array, term?: number): Promise<{ index: number; term: number; result: R }> {
     return new Promise((resolve, reject) => {
       const waiter = { term: 0, resolve, reject };
       this.enqueue({
         type: 'propose',
         data,
+        term,
         waiter,
         settle: (o) => {
           if (!o.ok) reject(this.outcomeError(o));
@@ -314,7 +319,7 @@ export class RaftNode<R = unknown> {
     for (const q of this.queue.splice(0)) {
       switch (q.type) {
         case 'propose':
-          q.settle(this.raft.propose(q.data));
+          q.settle(this.raft.propose(q.data, q.term));
           break;
         case 'conf':
           q.settle(this.raft.proposeConfChange(q.cc));
@@ -382,7 +387,7 @@ export class RaftNode<R = unknown> {
     const w = this.proposals.get(e.index);
     if (w !== undefined) {
       this.proposals.delete(e.index);
-      if (w.term === e.term) w.resolve({ index: e.index, result: result as R });
+      if (w.term === e.term) w.resolve({ index: e.index, term: e.term, result: result as R });
       else w.reject(new ProposalDroppedError(e.index));
     }
     if (e.type === 'conf-change') this.opts.onConfChange?.(decodeConfChange(e.data));

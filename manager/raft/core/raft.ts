@@ -191,8 +191,21 @@ export class Raft {
     this.hup(false);
   }
 
-  propose(data: Uint8Array): ProposeOutcome {
+  /**
+   * Appends data on the leader. With `term`, only if this member still leads in that term: how
+   * leader-only components are fenced — what one started in term T writes is refused once T is
+   * over, even if this member leads again later.
+   */
+  propose(data: Uint8Array, term?: number): ProposeOutcome {
     this.assertNotInReady('propose');
+    if (term !== undefined && term !== this.term) {
+      return {
+        ok: false,
+        reason: 'not-leader',
+        leader: this.leader,
+        detail: `term ${term} is over (now ${this.term})`,
+      };
+    }
     return this.appendProposal(EntryType.Normal, data);
   }
 

@@ -1,0 +1,98 @@
+// Runs the leader-only components (orchestrator, scheduler, allocator, dispatcher's writer) while
+// this manager leads, and only then: started when it gains leadership, each with a proposer
+// fenced to that term, and aborted — and awaited — when it loses it. A component that was slow to
+// stop can still try to write, but the fence refuses anything proposed after its term ended.
+import type { MemberId } from './raft/core/index.js';
+
+/** Proposes data only while the term it was made for lasts. */
+export interface FencedProposer {
+  readonly term: number;
+  propose(data: Uint8Array): Promise<{ index: number; result: unknown }>;
+}
+
+export interface LeaderComponent {
+  readonly name: string;
+  run(signal: AbortSignal, proposer: FencedProposer): Promise<void>;
+}
+
+export interface TermProposer {
+  propose(
+    data: Uint8Array,
+    term: number,
+  ): Promise<{ index: number; term: number; result: unknown }>;
+}
+
+interface Running {
+  readonly term: number;
+  readonly controller: AbortController;
+  readonly done: Promise<void>;
+}
+
+export class LeaderLifecycle {
+  private readonly self: MemberId;
+  private readonly components: readonly LeaderComponent[];
+  private readonly proposer: TermProposer;
+  private readonly log: (line: string) => void;
+  private running: Running | null = null;
+  /** Transitions run one after another, so a stop always completes before the next start. */
+  private transitions: Promise<void> = Promise.resolve();
+
+  constructor(deps: {
+    self: MemberId;
+    components: readonly LeaderComponent[];
+    proposer: TermProposer;
+    log?: (line: string) => void;
+  }) {
+    this.self = deps.self;
+    this.components = deps.components;
+    this.proposer = deps.proposer;
+    this.log = deps.log ?? (() => undefined);
+  }
+
+  /** Feed from RaftNode's onLeaderChange. */
+  onLeaderChange(leader: MemberId, term: number): void {
+    this.transitions = this.transitions.then(() =>
+      this.transition(leader === this.self ? term : null),
+    );
+  }
+
+  /** Stops whatever runs; resolves when every component has returned. */
+  stop(): Promise<void> {
+    this.transitions = this.transitions.then(() => this.transition(null));
+    return this.transitions;
+  }
+
+  /** The term the components currently run for, if any (for status and tests). */
+  get leadingTerm(): number | null {
+    return this.running?.term ?? null;
+  }
+
+  private async transition(term: number | null): Promise<void> {
+    if (this.running !== null && this.running.term === term) return;
+    if (this.running !== null) {
+      const r = this.running;
+      this.running = null;
+      this.log(`leadership of term ${r.term} over: stopping ${this.components.length} components`);
+      r.controller.abort(new Error(`leadership of term ${r.term} lost`));
+      await r.done;
+    }
+    if (term === null) return;
+    const controller = new AbortController();
+    const fenced: FencedProposer = {
+      term,
+      propose: (data) => this.proposer.propose(data, term),
+    };
+    this.log(`leading in term ${term}: starting ${this.components.map((c) => c.name).join(', ')}`);
+    const done = Promise.all(
+      this.components.map((c) =>
+        c.run(controller.signal, fenced).catch((e: unknown) => {
+          // A component failing must not take the others down; a new term restarts them all.
+          this.log(
+            `${c.name} stopped with an error: ${e instanceof Error ? e.message : String(e)}`,
+          );
+        }),
+      ),
+    ).then(() => undefined);
+    this.running = { term, controller, done };
+  }
+}

@@ -9,5 +9,5 @@ export {
   type StoreWriterDeps,
 } from './writer.js';
 export type { WatchOptions } from './watch.js';
-export { decodeBatch, encodeBatch, encodeTransaction, type Batch } from './codec.js';
+export { canonicalJson, decodeBatch, encodeBatch, encodeTransaction, type Batch } from './codec.js';
 export * from './types.js';

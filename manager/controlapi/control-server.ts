@@ -1,0 +1,558 @@
+// The control API (proto/control.proto) over the replicated store: reads from the local
+// MemoryStore, writes as store transactions through the StoreWriter. Every spec a client sends is
+// validated by the manifest validator (common/manifest), the same code the CLI runs, so nothing
+// reaches the store that a manifest could not have said. Errors become gRPC statuses only in
+// errors.ts. Forwarding to the leader is not here yet: on a follower, writes fail UNAVAILABLE.
+import {
+  Metadata,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import {
+  ManifestInvalidError,
+  parseManifests,
+  type Manifest,
+  type NetworkManifest,
+  type ServiceManifest,
+} from '../../common/manifest/parse.js';
+import { renderManifests } from '../../common/manifest/render.js';
+import {
+  NodeAvailability,
+  TaskState,
+  taskStateRank,
+  type Meta,
+  type Network,
+  type NetworkId,
+  type ObjectKind,
+  type Service,
+  type ServiceId,
+  type ServiceSpec,
+} from '../../common/model.js';
+import {
+  canonicalJson,
+  objectKinds,
+  update,
+  type Change,
+  type FindBy,
+  type MemoryStore,
+  type ObjectsByKind,
+  type StoreWriter,
+  type Transaction,
+  type TransactionOutcome,
+} from '../store/index.js';
+import type * as pb from '../../proto/gen/control.js';
+import { ControlError, fromRefusal, toStatus } from './errors.js';
+
+export interface ControlServerDeps {
+  readonly store: MemoryStore;
+  readonly writer: StoreWriter;
+  /** Only for values the store does not stamp itself (none yet; kept for task timestamps). */
+  readonly now: () => number;
+  /** A fresh object id (random, unique). */
+  readonly newId: () => string;
+}
+
+export type ApplyAction = 'created' | 'updated' | 'unchanged';
+
+const REQUEST_FILE = '<request>';
+
+const json = (o: unknown): string => JSON.stringify(o);
+
+const parseJson = (text: string, what: string): unknown => {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new ControlError('invalid', `${what}: not valid JSON: ${(e as Error).message}`);
+  }
+};
+
+/** Replicas do not count: scaling alone must not make the orchestrator replace every task. */
+const specWithoutReplicas = (s: ServiceSpec): string =>
+  canonicalJson({ ...s, mode: s.mode.type === 'replicated' ? { type: 'replicated' } : s.mode });
+
+export const specChanged = (a: ServiceSpec, b: ServiceSpec): boolean =>
+  specWithoutReplicas(a) !== specWithoutReplicas(b);
+
+const sameJson = (a: unknown, b: unknown): boolean => canonicalJson(a) === canonicalJson(b);
+
+/** The service as it becomes with a new spec and labels; specVersion moves only with the spec. */
+export const nextService = (
+  prev: Service,
+  spec: ServiceSpec,
+  labels: Readonly<Record<string, string>>,
+): Service => {
+  const changed = specChanged(prev.spec, spec);
+  return {
+    meta: { ...prev.meta, labels },
+    spec,
+    specVersion: changed ? prev.specVersion + 1 : prev.specVersion,
+    ...(changed
+      ? { previousSpec: prev.spec }
+      : prev.previousSpec === undefined
+        ? {}
+        : { previousSpec: prev.previousSpec }),
+  };
+};
+
+const newMeta = <Id extends string>(
+  id: Id,
+  name: string,
+  labels: Readonly<Record<string, string>>,
+) => ({ id, name, version: 0, createdAt: 0, updatedAt: 0, labels: { ...labels } });
+
+export class ControlServer {
+  private readonly deps: ControlServerDeps;
+
+  constructor(deps: ControlServerDeps) {
+    this.deps = deps;
+  }
+
+  /** The grpc-js implementation, for `server.addService(ControlServiceService, …)`. */
+  handlers(): pb.ControlServiceServer {
+    return {
+      createService: unary((r: pb.CreateServiceRequest) => this.createService(r)),
+      updateService: unary((r: pb.UpdateServiceRequest) => this.updateService(r)),
+      getService: unary((r: pb.GetServiceRequest) =>
+        Promise.resolve({ serviceJson: json(this.resolve('service', r.service)) }),
+      ),
+      listServices: unary(() =>
+        Promise.resolve({
+          servicesJson: this.sorted('service').map(json),
+          version: this.deps.store.version,
+        }),
+      ),
+      removeService: unary((r: pb.RemoveServiceRequest) => this.removeService(r)),
+      scale: unary((r: pb.ScaleRequest) => this.scale(r)),
+      createNetwork: unary((r: pb.CreateNetworkRequest) => this.createNetwork(r)),
+      listNetworks: unary(() =>
+        Promise.resolve({
+          networksJson: this.sorted('network').map(json),
+          version: this.deps.store.version,
+        }),
+      ),
+      removeNetwork: unary((r: pb.RemoveNetworkRequest) => this.removeNetwork(r)),
+      listTasks: unary((r: pb.ListTasksRequest) => Promise.resolve(this.listTasks(r))),
+      getTask: unary((r: pb.GetTaskRequest) =>
+        Promise.resolve({ taskJson: json(this.resolve('task', r.task)) }),
+      ),
+      listNodes: unary(() =>
+        Promise.resolve({
+          nodesJson: this.sorted('node').map(json),
+          version: this.deps.store.version,
+        }),
+      ),
+      getNode: unary((r: pb.GetNodeRequest) =>
+        Promise.resolve({ nodeJson: json(this.resolve('node', r.node)) }),
+      ),
+      updateNode: unary((r: pb.UpdateNodeRequest) => this.updateNode(r)),
+      apply: unary((r: pb.ApplyRequest) => this.apply(r)),
+      watch: (call: ServerWritableStream<pb.WatchRequest, pb.WatchResponse>) => {
+        void this.watch(call);
+      },
+    };
+  }
+
+  // ---- services -------------------------------------------------------------------------------
+
+  async createService(r: pb.CreateServiceRequest): Promise<pb.CreateServiceResponse> {
+    const m = this.validateService(r.name, r.labels, r.specJson);
+    const service: Service = {
+      meta: newMeta(this.deps.newId() as ServiceId, m.name, m.labels),
+      spec: m.spec,
+      specVersion: 1,
+    };
+    const o = await this.submit([{ op: 'create', kind: 'service', object: service }]);
+    return { serviceJson: json(o.objects[0]!.object) };
+  }
+
+  async updateService(r: pb.UpdateServiceRequest): Promise<pb.UpdateServiceResponse> {
+    if (r.version === 0) throw new ControlError('invalid', 'update service: version is required');
+    const prev = this.resolve('service', r.service);
+    const labels = r.setLabels ? r.labels : prev.meta.labels;
+    const m = this.validateService(prev.meta.name, labels, r.specJson);
+    const next = nextService(prev, m.spec, m.labels);
+    const o = await this.submit([
+      {
+        op: 'update',
+        kind: 'service',
+        object: { ...next, meta: { ...next.meta, version: r.version } },
+      },
+    ]);
+    return { serviceJson: json(o.objects[0]!.object) };
+  }
+
+  /**
+   * Deletes the service and, in the same transaction, sets every task of it still meant to run to
+   * desired state shutdown: the agents stop them at once, without waiting for the orchestrator
+   * (which treats tasks of a missing service the same way, so this is a shortcut, not the only path).
+   */
+  async removeService(r: pb.RemoveServiceRequest): Promise<pb.RemoveServiceResponse> {
+    const o = await this.update((store) => {
+      const s = this.resolve('service', r.service);
+      const tx: Change[] = [];
+      for (const t of store.find('task', { serviceId: s.meta.id })) {
+        if (taskStateRank(t.desiredState) < taskStateRank(TaskState.Shutdown)) {
+          tx.push({
+            op: 'update',
+            kind: 'task',
+            object: { ...t, desiredState: TaskState.Shutdown },
+          });
+        }
+      }
+      tx.push({
+        op: 'delete',
+        kind: 'service',
+        id: s.meta.id,
+        version: r.version === 0 ? s.meta.version : r.version,
+      });
+      return tx;
+    });
+    return { version: o.version };
+  }
+
+  /** Absolute replica counts, so retrying on a conflict is safe; all services or none. */
+  async scale(r: pb.ScaleRequest): Promise<pb.ScaleResponse> {
+    const entries = Object.entries(r.replicas).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (entries.length === 0) throw new ControlError('invalid', 'scale: no services given');
+    const o = await this.update(() =>
+      entries.map(([ref, replicas]): Change => {
+        const s = this.resolve('service', ref);
+        if (s.spec.mode.type !== 'replicated') {
+          throw new ControlError(
+            'failed-precondition',
+            `service ${s.meta.name} is global (one task per node): it cannot be scaled`,
+          );
+        }
+        const spec: ServiceSpec = { ...s.spec, mode: { type: 'replicated', replicas } };
+        return { op: 'update', kind: 'service', object: { ...s, spec } };
+      }),
+    );
+    return { servicesJson: o.objects.map((x) => json(x.object)) };
+  }
+
+  // ---- networks -------------------------------------------------------------------------------
+
+  async createNetwork(r: pb.CreateNetworkRequest): Promise<pb.CreateNetworkResponse> {
+    const spec = parseJson(r.specJson, 'network spec') as Network['spec'];
+    const m = this.validate({
+      kind: 'Network',
+      file: REQUEST_FILE,
+      line: 1,
+      name: r.name,
+      labels: r.labels,
+      spec,
+    }) as NetworkManifest;
+    const network: Network = {
+      meta: newMeta(this.deps.newId() as NetworkId, m.name, m.labels),
+      spec: m.spec,
+    };
+    const o = await this.submit([{ op: 'create', kind: 'network', object: network }]);
+    return { networkJson: json(o.objects[0]!.object) };
+  }
+
+  /**
+   * Refused while a service names the network. Checked here, not at apply time: a service
+   * created concurrently can still slip past (the store checks only task → service references).
+   */
+  async removeNetwork(r: pb.RemoveNetworkRequest): Promise<pb.RemoveNetworkResponse> {
+    const o = await this.update((store) => {
+      const n = this.resolve('network', r.network);
+      const users = store
+        .list('service')
+        .filter((s) => s.spec.networks.includes(n.meta.name))
+        .map((s) => s.meta.name)
+        .sort();
+      if (users.length > 0) {
+        throw new ControlError(
+          'failed-precondition',
+          `network ${n.meta.name} is in use by service${users.length > 1 ? 's' : ''} ${users.join(', ')}`,
+        );
+      }
+      return [
+        {
+          op: 'delete',
+          kind: 'network',
+          id: n.meta.id,
+          version: r.version === 0 ? n.meta.version : r.version,
+        },
+      ];
+    });
+    return { version: o.version };
+  }
+
+  // ---- tasks and nodes ------------------------------------------------------------------------
+
+  listTasks(r: pb.ListTasksRequest): pb.ListTasksResponse {
+    const states: readonly string[] = Object.values(TaskState);
+    if (r.desiredState !== '' && !states.includes(r.desiredState)) {
+      throw new ControlError(
+        'invalid',
+        `desired state ${r.desiredState} is not one of ${states.join(', ')}`,
+      );
+    }
+    const by: FindBy = {
+      ...(r.service === '' ? {} : { serviceId: this.resolve('service', r.service).meta.id }),
+      ...(r.node === '' ? {} : { nodeId: this.resolve('node', r.node).meta.id }),
+      ...(r.desiredState === '' ? {} : { desiredState: r.desiredState as TaskState }),
+    };
+    const tasks = this.deps.store.find('task', by).sort(byName);
+    return { tasksJson: tasks.map(json), version: this.deps.store.version };
+  }
+
+  async updateNode(r: pb.UpdateNodeRequest): Promise<pb.UpdateNodeResponse> {
+    if (r.version === 0) throw new ControlError('invalid', 'update node: version is required');
+    const prev = this.resolve('node', r.node);
+    const availabilities: readonly string[] = Object.values(NodeAvailability);
+    if (r.availability !== '' && !availabilities.includes(r.availability)) {
+      throw new ControlError(
+        'invalid',
+        `availability ${r.availability} is not one of ${availabilities.join(', ')}`,
+      );
+    }
+    const spec = {
+      ...prev.spec,
+      ...(r.availability === '' ? {} : { availability: r.availability as NodeAvailability }),
+      ...(r.setLabels ? { labels: { ...r.labels } } : {}),
+    };
+    const o = await this.submit([
+      {
+        op: 'update',
+        kind: 'node',
+        object: { ...prev, meta: { ...prev.meta, version: r.version }, spec },
+      },
+    ]);
+    return { nodeJson: json(o.objects[0]!.object) };
+  }
+
+  // ---- apply ----------------------------------------------------------------------------------
+
+  /**
+   * Validates everything first (nothing is written if anything is wrong), then writes every
+   * create and update in one transaction; on a conflict the plan is made again on the newer state.
+   */
+  async apply(r: pb.ApplyRequest): Promise<pb.ApplyResponse> {
+    if (r.sources.length === 0) throw new ControlError('invalid', 'apply: no manifests given');
+    const parsed = parseManifests(r.sources, { existingNetworks: this.networkNames() });
+    if (!parsed.ok) throw new ManifestInvalidError(parsed.errors);
+    let results: pb.ApplyResult[] = [];
+    const plan = (): Transaction => {
+      results = [];
+      const tx: Change[] = [];
+      for (const m of parsed.manifests) {
+        const { change, action } = this.planOne(m);
+        if (change !== null) tx.push(change);
+        const id = change === null || change.op === 'delete' ? this.idOf(m) : change.object.meta.id;
+        results.push({ kind: m.kind, name: m.name, id, action });
+      }
+      return tx;
+    };
+    if (r.dryRun) {
+      plan();
+      for (const x of results) if (x.action === 'created') x.id = '';
+      return { results, version: this.deps.store.version };
+    }
+    const o = await update(this.deps.store, this.deps.writer, (): Transaction | null => {
+      const tx = plan();
+      return tx.length === 0 ? null : tx;
+    });
+    if (o === null) return { results, version: this.deps.store.version };
+    if (!o.ok) throw fromRefusal(o);
+    return { results, version: o.version };
+  }
+
+  private idOf(m: Manifest): string {
+    const kind = m.kind === 'Service' ? 'service' : 'network';
+    return this.deps.store.find(kind, { name: m.name })[0]?.meta.id ?? '';
+  }
+
+  private planOne(m: Manifest): { change: Change | null; action: ApplyAction } {
+    if (m.kind === 'Service') {
+      const prev = this.deps.store.find('service', { name: m.name })[0];
+      if (prev === undefined) {
+        const object: Service = {
+          meta: newMeta(this.deps.newId() as ServiceId, m.name, m.labels),
+          spec: m.spec,
+          specVersion: 1,
+        };
+        return { change: { op: 'create', kind: 'service', object }, action: 'created' };
+      }
+      if (sameJson(prev.spec, m.spec) && sameJson(prev.meta.labels, m.labels)) {
+        return { change: null, action: 'unchanged' };
+      }
+      const object = nextService(prev, m.spec, m.labels);
+      return { change: { op: 'update', kind: 'service', object }, action: 'updated' };
+    }
+    const prev = this.deps.store.find('network', { name: m.name })[0];
+    if (prev === undefined) {
+      const object: Network = {
+        meta: newMeta(this.deps.newId() as NetworkId, m.name, m.labels),
+        spec: m.spec,
+      };
+      return { change: { op: 'create', kind: 'network', object }, action: 'created' };
+    }
+    if (!sameJson(prev.spec, m.spec)) {
+      // Tasks are attached with the allocation made for the old spec; changing it in place
+      // would strand them.
+      throw new ControlError(
+        'invalid',
+        `${m.file}:${m.line}: network ${m.name}: spec cannot change once created; remove the network and create it again`,
+      );
+    }
+    if (sameJson(prev.meta.labels, m.labels)) return { change: null, action: 'unchanged' };
+    const object: Network = { ...prev, meta: { ...prev.meta, labels: { ...m.labels } } };
+    return { change: { op: 'update', kind: 'network', object }, action: 'updated' };
+  }
+
+  // ---- watch ----------------------------------------------------------------------------------
+
+  /** Ends when the client cancels; a watch reset ends the stream with OUT_OF_RANGE. */
+  private async watch(
+    call: ServerWritableStream<pb.WatchRequest, pb.WatchResponse>,
+  ): Promise<void> {
+    const ac = new AbortController();
+    const stop = (): void => {
+      ac.abort();
+    };
+    call.on('cancelled', stop);
+    call.on('close', stop);
+    try {
+      const kinds = call.request.kinds;
+      for (const k of kinds) {
+        if (!(objectKinds as readonly string[]).includes(k)) {
+          throw new ControlError('invalid', `watch: unknown kind ${k}`);
+        }
+      }
+      const events = this.deps.store.watch({
+        ...(call.request.fromVersion === undefined
+          ? {}
+          : { fromVersion: call.request.fromVersion }),
+        ...(kinds.length === 0 ? {} : { kinds: kinds as ObjectKind[] }),
+        signal: ac.signal,
+      });
+      // Tell the client the watch is in place (headers), so it can write knowing it will see it.
+      call.sendMetadata(new Metadata());
+      for await (const e of events) {
+        const more = call.write({
+          type: e.type,
+          kind: e.kind,
+          version: e.version,
+          objectJson: json(e.object),
+        });
+        if (!more && !ac.signal.aborted) {
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              call.off('drain', done);
+              ac.signal.removeEventListener('abort', done);
+              resolve();
+            };
+            call.on('drain', done);
+            ac.signal.addEventListener('abort', done, { once: true });
+          });
+        }
+      }
+      if (!call.cancelled) call.end();
+    } catch (err) {
+      if (!call.cancelled) call.emit('error', toStatus(err));
+    } finally {
+      call.off('cancelled', stop);
+      call.off('close', stop);
+      ac.abort();
+    }
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  /** By id first, then by name. */
+  private resolve<K extends 'service' | 'network' | 'task' | 'node'>(
+    kind: K,
+    ref: string,
+  ): ObjectsByKind[K] {
+    if (ref === '') throw new ControlError('invalid', `${kind}: an id or name is required`);
+    const o = this.deps.store.get(kind, ref) ?? this.deps.store.find(kind, { name: ref })[0];
+    if (o === undefined) throw new ControlError('not-found', `${kind} ${ref} not found`);
+    return o;
+  }
+
+  private sorted<K extends ObjectKind>(kind: K): ObjectsByKind[K][] {
+    return this.deps.store.list(kind).sort(byName);
+  }
+
+  private networkNames(): ReadonlySet<string> {
+    return new Set(this.deps.store.list('network').map((n) => n.meta.name));
+  }
+
+  /** A spec from a client, through the manifest validator: JSON → YAML → parseManifests. */
+  private validateService(
+    name: string,
+    labels: Readonly<Record<string, string>>,
+    specJson: string,
+  ): ServiceManifest {
+    const spec = parseJson(specJson, 'service spec') as ServiceSpec;
+    return this.validate({
+      kind: 'Service',
+      file: REQUEST_FILE,
+      line: 1,
+      name,
+      labels,
+      spec,
+    }) as ServiceManifest;
+  }
+
+  private validate(m: Manifest): Manifest {
+    let text: string;
+    try {
+      text = renderManifests([m]);
+    } catch (e) {
+      throw new ControlError('invalid', `${m.kind.toLowerCase()} spec: malformed: ${String(e)}`);
+    }
+    const parsed = parseManifests([{ file: REQUEST_FILE, text }], {
+      existingNetworks: this.networkNames(),
+    });
+    if (!parsed.ok) throw new ManifestInvalidError(parsed.errors);
+    const out = parsed.manifests[0];
+    if (parsed.manifests.length !== 1 || out === undefined || out.kind !== m.kind) {
+      throw new ControlError('invalid', `${m.kind.toLowerCase()} spec: malformed`);
+    }
+    return out;
+  }
+
+  private async submit(tx: Transaction): Promise<Extract<TransactionOutcome, { ok: true }>> {
+    const o = await this.deps.writer.submit(tx);
+    if (!o.ok) throw fromRefusal(o);
+    return o;
+  }
+
+  /** Read-modify-write with retries on conflict; a refusal becomes a ControlError. */
+  private async update(
+    build: (store: MemoryStore) => Transaction,
+  ): Promise<Extract<TransactionOutcome, { ok: true }>> {
+    const o = await update(this.deps.store, this.deps.writer, build);
+    if (o === null) throw new Error('update built no transaction');
+    if (!o.ok) throw fromRefusal(o);
+    return o;
+  }
+}
+
+const byName = (a: { meta: Meta }, b: { meta: Meta }): number =>
+  a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0;
+
+const unary =
+  <Req, Res>(handler: (req: Req) => Promise<Res>) =>
+  (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+    let p: Promise<Res>;
+    try {
+      p = handler(call.request);
+    } catch (err) {
+      callback(toStatus(err));
+      return;
+    }
+    p.then(
+      (res) => {
+        callback(null, res);
+      },
+      (err: unknown) => {
+        callback(toStatus(err));
+      },
+    );
+  };

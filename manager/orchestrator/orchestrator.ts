@@ -1,0 +1,272 @@
+// The orchestrator's shell: watches services, tasks and nodes in the store, runs the pure
+// reconcilers (replicated.ts, global.ts) for the services an event touched, and commits their
+// actions as store transactions with version checks. Owns the restart/update timers. Leader-only:
+// whoever owns leadership calls run(signal) and aborts it on losing it.
+import type { Clock } from '../../common/clock.js';
+import type { NetworkId, ServiceId, Task, TaskId } from '../../common/model.js';
+import { TaskState } from '../../common/model.js';
+import type { Change, MemoryStore, StoreEvent, StoreWriter, Transaction } from '../store/index.js';
+import { update, WatchResetError } from '../store/index.js';
+import type { Action } from './actions.js';
+import { reconcileGlobal } from './global.js';
+import { reconcileReplicated } from './replicated.js';
+import { isLive, neverAssigned, wantsRun } from './task-facts.js';
+
+export interface OrchestratorDeps {
+  readonly store: MemoryStore;
+  readonly writer: StoreWriter;
+  readonly clock: Clock;
+  readonly newId: () => TaskId;
+  readonly log?: (line: string) => void;
+  /** Changes per transaction; a bigger reconcile commits this many and runs again. Default 100. */
+  readonly maxChangesPerTx?: number;
+  /** Wait before retrying a service whose write could not be replicated. Default 1000. */
+  readonly retryMs?: number;
+}
+
+/** Lets a burst of events (one write delivers many) land before acting on them. */
+const nextTurn = (): Promise<void> =>
+  new Promise((resolve) => {
+    setImmediate(resolve);
+  });
+
+export class Orchestrator {
+  private readonly deps: OrchestratorDeps;
+  private readonly maxChanges: number;
+  private readonly retryMs: number;
+  private readonly dirty = new Set<ServiceId>();
+  /** One timer per service: the earliest `*-later` (or retry) it is waiting for. */
+  private readonly timers = new Map<ServiceId, { at: number; cancel: () => void }>();
+  private wake: (() => void) | null = null;
+  private busy = false;
+  private running = false;
+
+  constructor(deps: OrchestratorDeps) {
+    this.deps = deps;
+    this.maxChanges = deps.maxChangesPerTx ?? 100;
+    this.retryMs = deps.retryMs ?? 1000;
+  }
+
+  /** Nothing marked for reconcile and nothing being committed (for tests and metrics). */
+  get idle(): boolean {
+    return !this.busy && this.dirty.size === 0;
+  }
+
+  /** Services waiting on a timer (for tests). */
+  get pendingTimers(): number {
+    return this.timers.size;
+  }
+
+  /** Reconciles until `signal` aborts; resolves once every write it started has settled. */
+  async run(signal: AbortSignal): Promise<void> {
+    if (this.running) throw new Error('orchestrator is already running');
+    this.running = true;
+    // Ends both loops when the caller aborts or either loop fails, so neither outlives run().
+    const stop = new AbortController();
+    const onAbort = (): void => {
+      stop.abort();
+      this.kick();
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    const loops = [this.watchLoop(stop.signal), this.workLoop(stop.signal)].map((p) =>
+      p.catch((e: unknown) => {
+        onAbort();
+        throw e;
+      }),
+    );
+    try {
+      const results = await Promise.allSettled(loops);
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      for (const t of this.timers.values()) t.cancel();
+      this.timers.clear();
+      this.dirty.clear();
+      this.running = false;
+    }
+  }
+
+  // ---- events ---------------------------------------------------------------------------------
+
+  /** Marks everything (startup, or after a watch reset) and returns the version it read at. */
+  private markAll(): number {
+    const { store } = this.deps;
+    for (const s of store.list('service')) this.dirty.add(s.meta.id);
+    // Tasks whose service is gone still need shutting down.
+    for (const t of store.list('task')) if (isLive(t) && wantsRun(t)) this.dirty.add(t.serviceId);
+    this.kick();
+    return store.version;
+  }
+
+  private onEvent(e: StoreEvent): void {
+    if (e.kind === 'service') this.dirty.add(e.object.meta.id);
+    else if (e.kind === 'task') this.dirty.add(e.object.serviceId);
+    else if (e.kind === 'node') {
+      // Only global services look at nodes (replicated ones leave node loss to the dispatcher).
+      for (const s of this.deps.store.list('service'))
+        if (s.spec.mode.type === 'global') this.dirty.add(s.meta.id);
+    } else return;
+    this.kick();
+  }
+
+  private async watchLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const from = this.markAll();
+      try {
+        const events = this.deps.store.watch({
+          fromVersion: from,
+          kinds: ['service', 'task', 'node'],
+          signal,
+        });
+        for await (const e of events) this.onEvent(e);
+      } catch (e) {
+        if (!(e instanceof WatchResetError)) throw e;
+        this.deps.log?.(`orchestrator: watch reset (${e.code}); re-reading the store`);
+      }
+    }
+  }
+
+  // ---- work -----------------------------------------------------------------------------------
+
+  private kick(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private async workLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      if (this.dirty.size === 0) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        continue;
+      }
+      this.busy = true;
+      try {
+        await nextTurn();
+        if (signal.aborted) return;
+        const ids = [...this.dirty].sort();
+        this.dirty.clear();
+        // Different services touch different tasks: their writes can go out together.
+        await Promise.all(ids.map((id) => this.reconcile(id, signal)));
+      } finally {
+        this.busy = false;
+      }
+    }
+  }
+
+  private async reconcile(id: ServiceId, signal: AbortSignal): Promise<void> {
+    const { store, writer, clock } = this.deps;
+    let later: number | undefined;
+    let truncated = false;
+    const build = (s: MemoryStore): Transaction | null => {
+      // Checked on every attempt: no write starts after the abort.
+      if (signal.aborted) return null;
+      later = undefined;
+      truncated = false;
+      const now = clock.now();
+      const actions = this.decide(s, id, now);
+      const changes: Change[] = [];
+      for (const a of actions) {
+        if (a.type === 'restart-later' || a.type === 'update-later') {
+          later = Math.min(later ?? Infinity, a.at);
+        } else if (a.type === 'blocked') {
+          this.deps.log?.(`orchestrator: service ${id} blocked: ${a.reason}`);
+        } else if (changes.length >= this.maxChanges) {
+          truncated = true;
+        } else if (a.type === 'create-task') {
+          changes.push({ op: 'create', kind: 'task', object: a.task });
+        } else {
+          const c = shutdownChange(s, a.taskId, a.reason, a.markShutdown, now);
+          if (c !== null) changes.push(c);
+        }
+      }
+      return changes.length === 0 ? null : changes;
+    };
+    try {
+      const outcome = await update(store, writer, build, { attempts: 5 });
+      if (outcome !== null && !outcome.ok) {
+        this.deps.log?.(`orchestrator: service ${id}: ${outcome.code}: ${outcome.message}`);
+        // A conflict that outlived the retries means a busy service: go round again. Other
+        // refusals (the service deleted under us) come back as events of their own.
+        if (outcome.code === 'conflict') this.retry(id, signal);
+      } else if (truncated) {
+        this.dirty.add(id);
+      }
+    } catch (e) {
+      // Not replicated (lost leadership, stopped): its fate is unknown, so re-read and decide again.
+      this.deps.log?.(`orchestrator: service ${id}: write failed: ${String(e)}`);
+      this.retryLater(id, this.retryMs, signal);
+      return;
+    }
+    if (later !== undefined) this.retryLater(id, Math.max(0, later - clock.now()), signal);
+  }
+
+  /** The actions for one service as the store stands; a deleted service's tasks are shut down. */
+  private decide(s: MemoryStore, id: ServiceId, now: number): Action[] {
+    const tasks = s.find('task', { serviceId: id });
+    const service = s.get('service', id);
+    if (service === undefined) {
+      return tasks
+        .filter((t) => isLive(t) && wantsRun(t))
+        .map((t): Action => ({
+          type: 'shutdown-task',
+          taskId: t.meta.id,
+          reason: 'service removed',
+          markShutdown: neverAssigned(t),
+        }));
+    }
+    const networkIds: NetworkId[] = [];
+    for (const name of service.spec.networks) {
+      const n = s.find('network', { name })[0];
+      if (n !== undefined) networkIds.push(n.meta.id);
+    }
+    const rdeps = { newId: this.deps.newId, networkIds };
+    return service.spec.mode.type === 'global'
+      ? reconcileGlobal(service, tasks, s.list('node'), now, rdeps)
+      : reconcileReplicated(service, tasks, now, rdeps);
+  }
+
+  private retry(id: ServiceId, signal: AbortSignal): void {
+    if (signal.aborted) return;
+    this.dirty.add(id);
+    this.kick();
+  }
+
+  private retryLater(id: ServiceId, ms: number, signal: AbortSignal): void {
+    if (signal.aborted) return;
+    const at = this.deps.clock.now() + ms;
+    const existing = this.timers.get(id);
+    if (existing !== undefined) {
+      if (existing.at <= at) return;
+      existing.cancel();
+    }
+    const cancel = this.deps.clock.setTimer(ms, () => {
+      this.timers.delete(id);
+      this.retry(id, signal);
+    });
+    this.timers.set(id, { at, cancel });
+  }
+}
+
+/** desiredState → shutdown; a task no agent ever saw is also marked shut down (actions.ts). */
+const shutdownChange = (
+  s: MemoryStore,
+  taskId: TaskId,
+  reason: string,
+  markShutdown: boolean,
+  now: number,
+): Change | null => {
+  const t: Task | undefined = s.get('task', taskId);
+  if (t === undefined) return null;
+  const object: Task = {
+    ...t,
+    desiredState: TaskState.Shutdown,
+    ...(markShutdown && isLive(t)
+      ? { status: { state: TaskState.Shutdown, timestamp: now, message: reason } }
+      : {}),
+  };
+  return { op: 'update', kind: 'task', object };
+};

@@ -1,0 +1,260 @@
+// The scheduler's shell: tracks which tasks are waiting for a node, runs the pure `schedule()` over
+// all of them in one batch whenever tasks or nodes change, and commits the outcome — assignments
+// (status assigned, nodeId set) and pending reasons — in bounded transactions with version checks.
+// Leader-only: whoever owns leadership calls run(signal) and aborts it on losing it.
+import type { Clock } from '../../common/clock.js';
+import type { Node, NodeId, Task, TaskId } from '../../common/model.js';
+import { isTerminal, taskStateRank, TaskState } from '../../common/model.js';
+import type { Change, MemoryStore, StoreEvent, StoreWriter } from '../store/index.js';
+import { update, WatchResetError } from '../store/index.js';
+import type { ScheduleResult } from './schedule.js';
+import { schedule } from './schedule.js';
+
+export interface SchedulerDeps {
+  readonly store: MemoryStore;
+  readonly writer: StoreWriter;
+  readonly clock: Clock;
+  readonly log?: (line: string) => void;
+  /** Tasks per transaction. Default 100. */
+  readonly maxChangesPerTx?: number;
+  /** Wait before retrying after a write could not be replicated. Default 1000. */
+  readonly retryMs?: number;
+}
+
+/**
+ * Waiting for a node: status new or pending, still desired running. A global task already carries
+ * its node (the core checks it against that node only); the scheduler still assigns it.
+ */
+export const isSchedulable = (t: Task): boolean =>
+  (t.status.state === TaskState.New || t.status.state === TaskState.Pending) &&
+  taskStateRank(t.desiredState) <= taskStateRank(TaskState.Running);
+
+/** Lets a burst of events (one write delivers many) land before acting on them. */
+const nextTurn = (): Promise<void> =>
+  new Promise((resolve) => {
+    setImmediate(resolve);
+  });
+
+const oldestFirst = (a: Task, b: Task): number =>
+  a.meta.createdAt - b.meta.createdAt ||
+  a.meta.version - b.meta.version ||
+  (a.meta.id < b.meta.id ? -1 : a.meta.id > b.meta.id ? 1 : 0);
+
+export class Scheduler {
+  private readonly deps: SchedulerDeps;
+  private readonly maxChanges: number;
+  private readonly retryMs: number;
+  /** Ids of tasks that may be schedulable; the store is re-read for each before deciding. */
+  private readonly pending = new Set<TaskId>();
+  private dirty = false;
+  private busy = false;
+  private running = false;
+  private wake: (() => void) | null = null;
+  private retryTimer: (() => void) | null = null;
+
+  constructor(deps: SchedulerDeps) {
+    this.deps = deps;
+    this.maxChanges = deps.maxChangesPerTx ?? 100;
+    this.retryMs = deps.retryMs ?? 1000;
+  }
+
+  /** Nothing to decide and nothing being committed (for tests and metrics). */
+  get idle(): boolean {
+    return !this.busy && !this.dirty;
+  }
+
+  get pendingTimers(): number {
+    return this.retryTimer === null ? 0 : 1;
+  }
+
+  /** Schedules until `signal` aborts; resolves once every write it started has settled. */
+  async run(signal: AbortSignal): Promise<void> {
+    if (this.running) throw new Error('scheduler is already running');
+    this.running = true;
+    // Ends both loops when the caller aborts or either loop fails, so neither outlives run().
+    const stop = new AbortController();
+    const onAbort = (): void => {
+      stop.abort();
+      this.kick();
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    const loops = [this.watchLoop(stop.signal), this.workLoop(stop.signal)].map((p) =>
+      p.catch((e: unknown) => {
+        onAbort();
+        throw e;
+      }),
+    );
+    try {
+      const results = await Promise.allSettled(loops);
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.retryTimer?.();
+      this.retryTimer = null;
+      this.pending.clear();
+      this.dirty = false;
+      this.running = false;
+    }
+  }
+
+  // ---- events ---------------------------------------------------------------------------------
+
+  private markAll(): number {
+    const { store } = this.deps;
+    this.pending.clear();
+    for (const t of store.list('task')) if (isSchedulable(t)) this.pending.add(t.meta.id);
+    this.dirty = true;
+    this.kick();
+    return store.version;
+  }
+
+  private onEvent(e: StoreEvent): void {
+    if (e.kind === 'task') {
+      const t = e.object;
+      if (e.type !== 'delete' && isSchedulable(t)) {
+        this.pending.add(t.meta.id);
+        // Updates of a waiting task are the scheduler's own reasons: nothing new to decide.
+        if (e.type === 'update') return;
+      } else {
+        this.pending.delete(t.meta.id);
+        // A task leaving a node frees room for the waiting ones; anything else changes nothing.
+        const freesRoom =
+          t.nodeId !== undefined && (e.type === 'delete' || isTerminal(t.status.state));
+        if (!freesRoom) return;
+      }
+    } else if (e.kind !== 'node') return;
+    if (this.pending.size === 0) return;
+    this.dirty = true;
+    this.kick();
+  }
+
+  private async watchLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const from = this.markAll();
+      try {
+        const events = this.deps.store.watch({
+          fromVersion: from,
+          kinds: ['task', 'node'],
+          signal,
+        });
+        for await (const e of events) this.onEvent(e);
+      } catch (e) {
+        if (!(e instanceof WatchResetError)) throw e;
+        this.deps.log?.(`scheduler: watch reset (${e.code}); re-reading the store`);
+      }
+    }
+  }
+
+  // ---- work -----------------------------------------------------------------------------------
+
+  private kick(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private async workLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      if (!this.dirty) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        continue;
+      }
+      this.busy = true;
+      try {
+        await nextTurn();
+        if (signal.aborted) return;
+        this.dirty = false;
+        await this.pass(signal);
+      } finally {
+        this.busy = false;
+      }
+    }
+  }
+
+  /** One batch: every waiting task against every node, committed in bounded transactions. */
+  private async pass(signal: AbortSignal): Promise<void> {
+    const { store, clock } = this.deps;
+    const tasks: Task[] = [];
+    for (const id of this.pending) {
+      const t = store.get('task', id);
+      if (t !== undefined && isSchedulable(t)) tasks.push(t);
+      else this.pending.delete(id);
+    }
+    if (tasks.length === 0) return;
+    tasks.sort(oldestFirst);
+    const nodes: Node[] = store.list('node');
+    const assigned: Task[] = [];
+    for (const n of nodes)
+      for (const t of store.find('task', { nodeId: n.meta.id }))
+        if (!isTerminal(t.status.state) && !isSchedulable(t)) assigned.push(t);
+    const result = schedule({ tasks, nodes, assigned });
+    const writes = this.writesFor(result, tasks);
+    const now = clock.now();
+    const chunks: (typeof writes)[] = [];
+    for (let i = 0; i < writes.length; i += this.maxChanges)
+      chunks.push(writes.slice(i, i + this.maxChanges));
+    await Promise.all(chunks.map((c) => this.commit(c, now, signal)));
+  }
+
+  /** What to write: every assignment, and each pending reason only when it changed. */
+  private writesFor(result: ScheduleResult, tasks: readonly Task[]): Write[] {
+    const byId = new Map(tasks.map((t) => [t.meta.id, t]));
+    const out: Write[] = result.assignments.map((a) => ({ ...a, type: 'assign' }));
+    for (const u of result.unschedulable) {
+      const t = byId.get(u.taskId)!;
+      if (t.status.state === TaskState.Pending && t.status.message === u.reason) continue;
+      out.push({ type: 'pending', taskId: u.taskId, reason: u.reason });
+    }
+    return out;
+  }
+
+  private async commit(writes: readonly Write[], now: number, signal: AbortSignal): Promise<void> {
+    const build = (s: MemoryStore): Change[] | null => {
+      if (signal.aborted) return null;
+      const changes: Change[] = [];
+      // Re-read on every attempt: a task shut down or assigned meanwhile drops out of the batch
+      // (the decision about it is stale); the rest still stand.
+      for (const w of writes) {
+        const t = s.get('task', w.taskId);
+        if (t === undefined || !isSchedulable(t)) continue;
+        if (w.type === 'assign') {
+          if (t.nodeId !== undefined && t.nodeId !== w.nodeId) continue;
+          const status = { state: TaskState.Assigned, timestamp: now, message: 'scheduled' };
+          changes.push({ op: 'update', kind: 'task', object: { ...t, nodeId: w.nodeId, status } });
+        } else {
+          if (t.status.state === TaskState.Pending && t.status.message === w.reason) continue;
+          const status = { state: TaskState.Pending, timestamp: now, message: w.reason };
+          changes.push({ op: 'update', kind: 'task', object: { ...t, status } });
+        }
+      }
+      return changes.length === 0 ? null : changes;
+    };
+    try {
+      const outcome = await update(this.deps.store, this.deps.writer, build, { attempts: 5 });
+      if (outcome !== null && !outcome.ok) {
+        this.deps.log?.(`scheduler: ${outcome.code}: ${outcome.message}`);
+        if (outcome.code === 'conflict' && !signal.aborted) {
+          this.dirty = true;
+          this.kick();
+        }
+      }
+    } catch (e) {
+      // Not replicated: its fate is unknown, so decide again from the store after a pause.
+      this.deps.log?.(`scheduler: write failed: ${String(e)}`);
+      if (signal.aborted || this.retryTimer !== null) return;
+      this.retryTimer = this.deps.clock.setTimer(this.retryMs, () => {
+        this.retryTimer = null;
+        if (signal.aborted) return;
+        this.dirty = true;
+        this.kick();
+      });
+    }
+  }
+}
+
+type Write =
+  | { readonly type: 'assign'; readonly taskId: TaskId; readonly nodeId: NodeId }
+  | { readonly type: 'pending'; readonly taskId: TaskId; readonly reason: string };

@@ -38,34 +38,34 @@ test('leadership: components run only while this member leads, one term at a tim
   });
   currentTerm = 3;
   life.onLeaderChange(self, 3);
-  await life.stop().then(
-    () => undefined,
-    () => undefined,
-  );
+  life.onLeaderChange(other, 4);
+  await life.settled();
   t.deepEqual(c.runs, [{ term: 3, stopped: true }]);
 
-  life.onLeaderChange(self, 4);
-  life.onLeaderChange(self, 4); // the same term again changes nothing
-  currentTerm = 4;
-  await new Promise((r) => setImmediate(r));
-  t.is(life.leadingTerm, 4);
-  const termFour = c.proposer!;
-  t.deepEqual(await termFour.propose(new Uint8Array(2)), { index: 1, term: 4, result: 2 });
+  life.onLeaderChange(self, 5);
+  life.onLeaderChange(self, 5); // the same term again changes nothing
+  currentTerm = 5;
+  await life.settled();
+  t.is(life.leadingTerm, 5);
+  const termFive = c.proposer!;
+  t.deepEqual(await termFive.propose(new Uint8Array(2)), { index: 1, term: 5, result: 2 });
 
   // Leadership moves away, then comes back in a later term: the old proposer stays fenced.
-  life.onLeaderChange(other, 5);
-  currentTerm = 5;
-  life.onLeaderChange(self, 6);
-  currentTerm = 6;
-  await new Promise((r) => setImmediate(r));
-  t.is(life.leadingTerm, 6);
+  life.onLeaderChange(other, 6);
+  life.onLeaderChange(self, 7);
+  currentTerm = 7;
+  await life.settled();
+  t.is(life.leadingTerm, 7);
   t.deepEqual(
     c.runs.map((r) => r.term),
-    [3, 4, 6],
+    [3, 5, 7],
   );
-  t.true(c.runs[1]!.stopped, 'term 4 stopped before term 6 started');
-  await t.throwsAsync(termFour.propose(new Uint8Array(1)), { message: /term 4 is over/ });
+  t.true(c.runs[1]!.stopped, 'term 5 stopped before term 7 started');
+  await t.throwsAsync(termFive.propose(new Uint8Array(1)), { message: /term 5 is over/ });
   await life.stop();
   t.true(c.runs.every((r) => r.stopped));
   t.is(life.leadingTerm, null);
+  life.onLeaderChange(self, 8); // after stop(), nothing starts again
+  await life.settled();
+  t.is(c.runs.length, 3);
 });

@@ -34,6 +34,7 @@ export class LeaderLifecycle {
   private readonly proposer: TermProposer;
   private readonly log: (line: string) => void;
   private running: Running | null = null;
+  private closed = false;
   /** Transitions run one after another, so a stop always completes before the next start. */
   private transitions: Promise<void> = Promise.resolve();
 
@@ -51,14 +52,21 @@ export class LeaderLifecycle {
 
   /** Feed from RaftNode's onLeaderChange. */
   onLeaderChange(leader: MemberId, term: number): void {
+    if (this.closed) return;
     this.transitions = this.transitions.then(() =>
       this.transition(leader === this.self ? term : null),
     );
   }
 
-  /** Stops whatever runs; resolves when every component has returned. */
+  /** Stops whatever runs, for good; resolves when every component has returned. */
   stop(): Promise<void> {
+    this.closed = true;
     this.transitions = this.transitions.then(() => this.transition(null));
+    return this.transitions;
+  }
+
+  /** Resolves once every leadership change reported so far has been acted on. */
+  settled(): Promise<void> {
     return this.transitions;
   }
 

@@ -1,0 +1,261 @@
+import test from 'ava';
+import type { NodeId, Task } from '../../common/model.js';
+import { MemoryStore, StoreWriter } from '../store/index.js';
+import { FakeProposer, makeNode, makeService, makeTask } from '../store/test-fixtures.js';
+import { Dispatcher } from './dispatcher.js';
+import type { HollowAgent } from './hollow-agent.js';
+import { setup, taskState, waitFor, type Harness } from './test-harness.js';
+
+const assignTask = async (h: Harness, id: string, nodeId: string): Promise<void> => {
+  const task: Task = makeTask(id, 'svc', { slot: 1, nodeId: nodeId as NodeId, state: 'assigned' });
+  const o = await h.writer.submit([{ op: 'create', kind: 'task', object: task }]);
+  if (!o.ok) throw new Error(o.message);
+};
+
+test('dispatcher: an agent registers and its node is ready in the store', async (t) => {
+  const h = await setup();
+  try {
+    const a = h.agent('host-a');
+    await a.start();
+    t.not(a.nodeId, '');
+    const n = h.store.get('node', a.nodeId);
+    t.is(n?.status.state, 'ready');
+    t.is(n?.description.hostname, 'host-a');
+    t.is(n?.meta.name, 'host-a');
+  } finally {
+    await h.close();
+  }
+});
+
+test('dispatcher: an assigned task reaches running, then shutdown when desired', async (t) => {
+  const h = await setup();
+  try {
+    const a = h.agent('host-a');
+    await a.start();
+    await assignTask(h, 't1', a.nodeId);
+    await waitFor(h.store, () => taskState(h.store, 't1') === 'running');
+    t.is(taskState(h.store, 't1'), 'running');
+    const task = h.store.get('task', 't1')!;
+    const o = await h.writer.submit([
+      { op: 'update', kind: 'task', object: { ...task, desiredState: 'shutdown' } },
+    ]);
+    t.true(o.ok);
+    await waitFor(h.store, () => taskState(h.store, 't1') === 'shutdown');
+    t.is(taskState(h.store, 't1'), 'shutdown');
+  } finally {
+    await h.close();
+  }
+});
+
+test('dispatcher: tasks assigned before the session opens come in the full set', async (t) => {
+  const h = await setup();
+  try {
+    const first = h.agent('host-a');
+    await first.start();
+    const nodeId = first.nodeId;
+    first.stop();
+    await assignTask(h, 't1', nodeId);
+    await assignTask(h, 't2', nodeId);
+    const again = h.agent('host-a', nodeId);
+    await again.start();
+    await waitFor(
+      h.store,
+      () => taskState(h.store, 't1') === 'running' && taskState(h.store, 't2') === 'running',
+    );
+    t.is(again.nodeId, nodeId);
+    t.pass();
+  } finally {
+    await h.close();
+  }
+});
+
+test('dispatcher: a node that stops heartbeating goes down and its tasks are orphaned', async (t) => {
+  const h = await setup();
+  try {
+    const a = h.agent('host-a');
+    const b = h.agent('host-b');
+    await a.start();
+    await b.start();
+    await assignTask(h, 't1', a.nodeId);
+    await assignTask(h, 't2', b.nodeId);
+    await waitFor(h.store, () => taskState(h.store, 't1') === 'running');
+    await waitFor(h.store, () => taskState(h.store, 't2') === 'running');
+    a.stopHeartbeats();
+    await waitFor(h.store, () => h.store.get('node', a.nodeId)?.status.state === 'down');
+    await waitFor(h.store, () => taskState(h.store, 't1') === 'orphaned');
+    t.is(taskState(h.store, 't1'), 'orphaned');
+    // The other node kept heartbeating throughout.
+    t.is(h.store.get('node', b.nodeId)?.status.state, 'ready');
+    t.is(taskState(h.store, 't2'), 'running');
+  } finally {
+    await h.close();
+  }
+});
+
+test('dispatcher: reconnecting with the same node id makes the same node ready again', async (t) => {
+  const h = await setup();
+  try {
+    const a = h.agent('host-a');
+    await a.start();
+    const nodeId = a.nodeId;
+    a.stop();
+    await waitFor(h.store, () => h.store.get('node', nodeId)?.status.state === 'down');
+    await a.start();
+    t.is(a.nodeId, nodeId);
+    t.is(h.store.get('node', nodeId)?.status.state, 'ready');
+    t.is(h.store.count('node'), 1);
+  } finally {
+    await h.close();
+  }
+});
+
+test('dispatcher: an unknown node id is refused', async (t) => {
+  const h = await setup();
+  try {
+    const a = h.agent('host-a', 'no-such-node');
+    const err = await t.throwsAsync(a.start());
+    t.regex(err.message, /not known/);
+    t.is(h.store.count('node'), 0);
+  } finally {
+    await h.close();
+  }
+});
+
+const report = (
+  h: Harness,
+  a: HollowAgent,
+  updates: readonly { taskId: string; state: string }[],
+): Promise<void> =>
+  new Promise((resolve, reject) => {
+    h.client.updateTaskStatus(
+      {
+        nodeId: a.nodeId,
+        sessionId: (a as unknown as { sessionId: string }).sessionId,
+        updates: updates.map((u) => ({ ...u, timestampMs: 1, message: 'test' })),
+      },
+      (err) => {
+        if (err !== null) reject(err);
+        else resolve();
+      },
+    );
+  });
+
+test('dispatcher: updates for another node’s task are ignored', async (t) => {
+  const h = await setup();
+  try {
+    const a = h.agent('host-a');
+    const b = h.agent('host-b');
+    await a.start();
+    await b.start();
+    await assignTask(h, 't1', a.nodeId);
+    await waitFor(h.store, () => taskState(h.store, 't1') === 'running');
+    await assignTask(h, 't2', a.nodeId);
+    await waitFor(h.store, () => taskState(h.store, 't2') === 'running');
+    // b claims a's task failed; then a marker update from b on nothing at all.
+    const writes = h.dispatcher.statusWrites;
+    await report(h, b, [{ taskId: 't1', state: 'failed' }]);
+    await report(h, a, [{ taskId: 't2', state: 'complete' }]);
+    await waitFor(h.store, () => taskState(h.store, 't2') === 'complete');
+    t.true(h.dispatcher.statusWrites > writes);
+    t.is(taskState(h.store, 't1'), 'running');
+  } finally {
+    await h.close();
+  }
+});
+
+test('dispatcher: a task state never moves backwards', async (t) => {
+  const h = await setup();
+  try {
+    const a = h.agent('host-a');
+    await a.start();
+    await assignTask(h, 't1', a.nodeId);
+    await waitFor(h.store, () => taskState(h.store, 't1') === 'running');
+    // Backwards in one batch (ignored), then forward to a terminal state, then back again.
+    await report(h, a, [
+      { taskId: 't1', state: 'starting' },
+      { taskId: 't1', state: 'failed' },
+      { taskId: 't1', state: 'running' },
+    ]);
+    await waitFor(h.store, () => taskState(h.store, 't1') === 'failed');
+    await report(h, a, [{ taskId: 't1', state: 'accepted' }]);
+    await report(h, a, [{ taskId: 't1', state: 'complete' }]);
+    await assignTask(h, 't2', a.nodeId);
+    await waitFor(h.store, () => taskState(h.store, 't2') === 'running');
+    t.is(taskState(h.store, 't1'), 'failed');
+  } finally {
+    await h.close();
+  }
+});
+
+test('dispatcher: a newer session for the same node ends the older one', async (t) => {
+  const h = await setup();
+  try {
+    const a = h.agent('host-a');
+    await a.start();
+    const twin = h.agent('host-a', a.nodeId);
+    await twin.start();
+    t.is(h.dispatcher.sessionCount, 1);
+    await assignTask(h, 't1', a.nodeId);
+    await waitFor(h.store, () => taskState(h.store, 't1') === 'running');
+    t.is(twin.tasks.get('t1'), 'running');
+    t.false(a.tasks.has('t1'));
+  } finally {
+    await h.close();
+  }
+});
+
+test('dispatcher: heartbeats and status from an unknown session are refused', async (t) => {
+  const h = await setup();
+  try {
+    const err = await new Promise<Error | null>((resolve) => {
+      h.client.heartbeat({ nodeId: 'x', sessionId: 'y' }, (e) => {
+        resolve(e);
+      });
+    });
+    t.regex(err?.message ?? '', /NOT_FOUND|no session/);
+  } finally {
+    await h.close();
+  }
+});
+
+test('dispatcher: a new leader gives known nodes a full grace period, then marks them down', async (t) => {
+  const store = new MemoryStore();
+  const writer = new StoreWriter({ proposer: new FakeProposer(store), now: () => 0 });
+  await writer.submit([{ op: 'create', kind: 'service', object: makeService('svc') }]);
+  const timers: { ms: number; fn: () => void }[] = [];
+  const d = new Dispatcher({
+    store,
+    writer,
+    heartbeat: { periodMs: 1000, graceMs: 3000 },
+    clock: {
+      now: () => 0,
+      setTimer: (ms, fn) => {
+        const timer = { ms, fn };
+        timers.push(timer);
+        return () => {
+          timers.splice(timers.indexOf(timer), 1);
+        };
+      },
+    },
+  });
+  await writer.submit([{ op: 'create', kind: 'node', object: makeNode('n1') }]);
+  await writer.submit([
+    {
+      op: 'create',
+      kind: 'task',
+      object: makeTask('t1', 'svc', { slot: 1, nodeId: 'n1' as NodeId, state: 'running' }),
+    },
+  ]);
+  const controller = new AbortController();
+  const running = d.run(controller.signal);
+  t.deepEqual(
+    timers.map((x) => x.ms),
+    [3000],
+  );
+  t.is(store.get('node', 'n1')?.status.state, 'ready');
+  timers[0]!.fn();
+  await waitFor(store, () => taskState(store, 't1') === 'orphaned');
+  t.is(store.get('node', 'n1')?.status.state, 'down');
+  controller.abort();
+  await running;
+});

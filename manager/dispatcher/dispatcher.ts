@@ -1,0 +1,526 @@
+// The dispatcher: the manager side of the agent protocol (proto/dispatcher.proto). Owns agent
+// sessions, the in-memory heartbeat deadlines (never replicated), marking silent nodes down and
+// their tasks orphaned, streaming each node its assignments from store events, and batching
+// agents' task status reports into store transactions. Leader-only: its RPCs answer UNAVAILABLE
+// unless run(signal) is running; aborting the signal ends every session.
+import { randomUUID } from 'node:crypto';
+import { status as grpcStatus, type ServerWritableStream } from '@grpc/grpc-js';
+import {
+  canMoveTo,
+  defaultClusterSpec,
+  isTerminal,
+  NodeState,
+  TaskState,
+  taskStateRank,
+  type Node,
+  type NodeId,
+  type Task,
+  type TaskStatus,
+} from '../../common/model.js';
+import type { Change, MemoryStore, StoreEvent, StoreWriter } from '../store/index.js';
+import { update, WatchResetError } from '../store/index.js';
+import type * as pb from '../../proto/gen/dispatcher.js';
+
+export interface DispatcherClock {
+  now(): number;
+  /** Calls `fn` once after `ms`; the returned function cancels it. */
+  setTimer(ms: number, fn: () => void): () => void;
+}
+
+export const realClock: DispatcherClock = {
+  now: () => Date.now(),
+  setTimer: (ms, fn) => {
+    const t = setTimeout(fn, ms);
+    return () => {
+      clearTimeout(t);
+    };
+  },
+};
+
+export interface DispatcherDeps {
+  readonly store: MemoryStore;
+  readonly writer: StoreWriter;
+  readonly clock?: DispatcherClock;
+  readonly newNodeId?: () => NodeId;
+  readonly newSessionId?: () => string;
+  /** Overrides the cluster object's heartbeat period and grace (default: cluster spec). */
+  readonly heartbeat?: { readonly periodMs: number; readonly graceMs: number };
+  /** Status updates written per transaction; a full batch is written at once. Default 100. */
+  readonly statusBatchItems?: number;
+  /** A partial batch of status updates waits at most this long. Default 100. */
+  readonly statusBatchMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+/** An RPC refused with a gRPC status: `code` is the stable name, `grpcCode` the wire code. */
+export class DispatcherError extends Error {
+  readonly code: 'not-leader' | 'invalid' | 'unknown-node' | 'unknown-session';
+  readonly grpcCode: grpcStatus;
+  constructor(code: DispatcherError['code'], message: string) {
+    super(message);
+    this.name = 'DispatcherError';
+    this.code = code;
+    this.grpcCode = {
+      'not-leader': grpcStatus.UNAVAILABLE,
+      invalid: grpcStatus.INVALID_ARGUMENT,
+      'unknown-node': grpcStatus.NOT_FOUND,
+      'unknown-session': grpcStatus.NOT_FOUND,
+    }[code];
+  }
+}
+
+const toGrpc = (e: unknown): { code: grpcStatus; details: string } =>
+  e instanceof DispatcherError
+    ? { code: e.grpcCode, details: e.message }
+    : { code: grpcStatus.UNAVAILABLE, details: e instanceof Error ? e.message : String(e) };
+
+/** Whether a task belongs in its node's assignment set: placed there and not yet finished. */
+export const isAssignment = (t: Task): boolean =>
+  t.nodeId !== undefined &&
+  taskStateRank(t.status.state) >= taskStateRank(TaskState.Assigned) &&
+  !isTerminal(t.status.state);
+
+const taskStates: ReadonlySet<string> = new Set(Object.values(TaskState));
+
+interface Session {
+  readonly id: string;
+  readonly nodeId: NodeId;
+  readonly call: ServerWritableStream<pb.SessionRequest, pb.SessionResponse>;
+  /** Task id → store version last sent, so a replayed event is not sent twice. */
+  readonly sent: Map<string, number>;
+  readonly pendingUpdated: Map<string, Task>;
+  readonly pendingRemoved: Set<string>;
+  flushScheduled: boolean;
+  closed: boolean;
+}
+
+export interface QueuedStatus {
+  readonly nodeId: NodeId;
+  readonly taskId: string;
+  readonly status: TaskStatus;
+}
+
+interface Running {
+  readonly signal: AbortSignal;
+  /** Node id → cancel of its heartbeat deadline timer. */
+  readonly deadlines: Map<NodeId, () => void>;
+  readonly sessions: Map<NodeId, Session>;
+  readonly writes: Set<Promise<void>>;
+}
+
+/**
+ * The tasks a batch of agent reports changes, applied in order: a report counts only from the node
+ * the task is assigned to and only when it moves the task's state forward (`canMoveTo`).
+ */
+export const statusChanges = (
+  get: (taskId: string) => Task | undefined,
+  batch: readonly QueuedStatus[],
+): Task[] => {
+  const next = new Map<string, Task>();
+  for (const q of batch) {
+    const t = next.get(q.taskId) ?? get(q.taskId);
+    if (t?.nodeId !== q.nodeId) continue;
+    if (!canMoveTo(t.status.state, q.status.state)) continue;
+    next.set(q.taskId, { ...t, status: q.status });
+  }
+  return [...next.values()];
+};
+
+export class Dispatcher {
+  private readonly deps: DispatcherDeps;
+  private readonly clock: DispatcherClock;
+  private readonly batchItems: number;
+  private readonly batchMs: number;
+  private readonly log: (line: string) => void;
+  private running: Running | null = null;
+  private queue: QueuedStatus[] = [];
+  private cancelFlush: (() => void) | null = null;
+  /** Status transactions committed so far (for tests and metrics). */
+  statusWrites = 0;
+
+  /** The gRPC handlers; register with `server.addService(DispatcherServiceService, d.service)`. */
+  readonly service: pb.DispatcherServiceServer;
+
+  constructor(deps: DispatcherDeps) {
+    this.deps = deps;
+    this.clock = deps.clock ?? realClock;
+    this.batchItems = deps.statusBatchItems ?? 100;
+    this.batchMs = deps.statusBatchMs ?? 100;
+    this.log = deps.log ?? (() => undefined);
+    this.service = {
+      session: (call) => {
+        this.openSession(call).catch((e: unknown) => {
+          call.emit('error', toGrpc(e));
+        });
+      },
+      heartbeat: (call, callback) => {
+        try {
+          callback(null, this.heartbeat(call.request));
+        } catch (e) {
+          callback(toGrpc(e));
+        }
+      },
+      updateTaskStatus: (call, callback) => {
+        try {
+          this.updateTaskStatus(call.request);
+          callback(null, {});
+        } catch (e) {
+          callback(toGrpc(e));
+        }
+      },
+    };
+  }
+
+  /** Nodes with an open session (for tests and metrics). */
+  get sessionCount(): number {
+    return this.running?.sessions.size ?? 0;
+  }
+
+  private heartbeatTimes(): { periodMs: number; graceMs: number } {
+    if (this.deps.heartbeat !== undefined) return this.deps.heartbeat;
+    const spec = this.deps.store.list('cluster')[0]?.spec ?? defaultClusterSpec;
+    return { periodMs: spec.heartbeatPeriodMs, graceMs: spec.heartbeatGraceMs };
+  }
+
+  /**
+   * Serves agents until `signal` aborts, then ends every session and resolves once the writes it
+   * started have settled. Every node not already down gets a full grace period from now: a new
+   * leader does not know when they last heartbeated.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    if (this.running !== null) throw new Error('dispatcher is already running');
+    const r: Running = { signal, deadlines: new Map(), sessions: new Map(), writes: new Set() };
+    this.running = r;
+    try {
+      for (const n of this.deps.store.list('node')) {
+        if (n.status.state !== NodeState.Down) this.armDeadline(r, n.meta.id);
+      }
+      await this.watchTasks(r);
+    } finally {
+      for (const cancel of r.deadlines.values()) cancel();
+      r.deadlines.clear();
+      for (const s of r.sessions.values()) this.endSession(s, 'leadership lost');
+      r.sessions.clear();
+      this.cancelFlush?.();
+      this.cancelFlush = null;
+      this.queue = [];
+      this.running = null;
+      await Promise.allSettled([...r.writes]);
+    }
+  }
+
+  private active(): Running {
+    const r = this.running;
+    if (r === null || r.signal.aborted)
+      throw new DispatcherError('not-leader', 'this manager is not running the dispatcher');
+    return r;
+  }
+
+  private track(r: Running, p: Promise<unknown>, what: string): void {
+    const w = p.then(
+      () => undefined,
+      (e: unknown) => {
+        this.log(`${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+      },
+    );
+    r.writes.add(w);
+    void w.finally(() => r.writes.delete(w));
+  }
+
+  // ---- heartbeats ---------------------------------------------------------------------------
+
+  private armDeadline(r: Running, nodeId: NodeId): void {
+    r.deadlines.get(nodeId)?.();
+    const cancel = this.clock.setTimer(this.heartbeatTimes().graceMs, () => {
+      r.deadlines.delete(nodeId);
+      if (r.signal.aborted) return;
+      const s = r.sessions.get(nodeId);
+      if (s !== undefined) {
+        r.sessions.delete(nodeId);
+        this.endSession(s, 'heartbeat grace period expired');
+      }
+      this.track(r, this.markDown(nodeId), `marking node ${nodeId} down`);
+    });
+    r.deadlines.set(nodeId, cancel);
+  }
+
+  private heartbeat(req: pb.HeartbeatRequest): pb.HeartbeatResponse {
+    const r = this.active();
+    const s = r.sessions.get(req.nodeId as NodeId);
+    if (s?.id !== req.sessionId) {
+      throw new DispatcherError(
+        'unknown-session',
+        `no session ${req.sessionId} for node ${req.nodeId}`,
+      );
+    }
+    this.armDeadline(r, s.nodeId);
+    return { periodMs: this.heartbeatTimes().periodMs };
+  }
+
+  /** Node → down and its unfinished tasks → orphaned (the orchestrator replaces them). */
+  private async markDown(nodeId: NodeId): Promise<void> {
+    const { store, writer } = this.deps;
+    const now = this.clock.now();
+    const message = 'heartbeat failure';
+    const o = await update(store, writer, (s) => {
+      const n = s.get('node', nodeId);
+      if (n === undefined || n.status.state === NodeState.Down) return null;
+      return [
+        {
+          op: 'update',
+          kind: 'node',
+          object: { ...n, status: { ...n.status, state: NodeState.Down, message } },
+        },
+      ];
+    });
+    if (o === null) return;
+    if (!o.ok) throw new Error(`node ${nodeId}: ${o.message}`);
+    this.log(`node ${nodeId} down: ${message}`);
+    // Chunked: one node can hold more tasks than one transaction may change.
+    for (;;) {
+      const oo = await update(store, writer, (s) => {
+        const changes: Change[] = [];
+        for (const t of s.find('task', { nodeId })) {
+          if (changes.length >= this.batchItems) break;
+          if (!canMoveTo(t.status.state, TaskState.Orphaned)) continue;
+          changes.push({
+            op: 'update',
+            kind: 'task',
+            object: {
+              ...t,
+              status: {
+                state: TaskState.Orphaned,
+                timestamp: now,
+                message: `node down: ${message}`,
+              },
+            },
+          });
+        }
+        return changes.length === 0 ? null : changes;
+      });
+      if (oo === null) return;
+      if (!oo.ok) throw new Error(`orphaning tasks of ${nodeId}: ${oo.message}`);
+    }
+  }
+
+  // ---- sessions -----------------------------------------------------------------------------
+
+  private async openSession(
+    call: ServerWritableStream<pb.SessionRequest, pb.SessionResponse>,
+  ): Promise<void> {
+    const r = this.active();
+    const req = call.request;
+    const d = req.description;
+    if (d === undefined || d.hostname === '') {
+      throw new DispatcherError('invalid', 'a session needs a node description with a hostname');
+    }
+    const nodeId = await this.register(req.nodeId as NodeId, d);
+    if (r.signal.aborted || call.cancelled) return;
+    const previous = r.sessions.get(nodeId);
+    if (previous !== undefined) this.endSession(previous, 'replaced by a newer session');
+    const s: Session = {
+      id: (this.deps.newSessionId ?? randomUUID)(),
+      nodeId,
+      call,
+      sent: new Map(),
+      pendingUpdated: new Map(),
+      pendingRemoved: new Set(),
+      flushScheduled: false,
+      closed: false,
+    };
+    r.sessions.set(nodeId, s);
+    call.on('cancelled', () => {
+      s.closed = true;
+      if (r.sessions.get(nodeId) === s) r.sessions.delete(nodeId);
+    });
+    this.armDeadline(r, nodeId);
+    call.write({
+      message: {
+        $case: 'started',
+        value: { sessionId: s.id, nodeId, heartbeatPeriodMs: this.heartbeatTimes().periodMs },
+      },
+    });
+    this.sendFull(s);
+  }
+
+  /** Creates the node on first contact, else refreshes its description and marks it ready. */
+  private async register(requested: NodeId, d: pb.NodeDescription): Promise<NodeId> {
+    const { store, writer } = this.deps;
+    const description: Node['description'] = {
+      hostname: d.hostname,
+      platform: { os: d.os, arch: d.arch },
+      resources: { cpus: d.cpus, memoryBytes: d.memoryBytes },
+      labels: { ...d.labels },
+    };
+    const nodeStatus: Node['status'] = { state: NodeState.Ready, addr: d.addr, message: '' };
+    if (requested === '' || store.get('node', requested) === undefined) {
+      if (requested !== '') {
+        // A node removed by the operator must join again, not come back under its old id.
+        throw new DispatcherError('unknown-node', `node ${requested} is not known; register anew`);
+      }
+      const id = (this.deps.newNodeId ?? (() => randomUUID() as NodeId))();
+      const taken = store.find('node', { name: d.hostname }).length > 0;
+      const node: Node = {
+        meta: {
+          id,
+          name: taken ? `${d.hostname}.${id.slice(0, 8)}` : d.hostname,
+          version: 0,
+          createdAt: 0,
+          updatedAt: 0,
+          labels: {},
+        },
+        spec: { role: 'worker', availability: 'active', labels: {} },
+        description,
+        status: nodeStatus,
+      };
+      const o = await writer.submit([{ op: 'create', kind: 'node', object: node }]);
+      if (!o.ok) throw new DispatcherError('invalid', `registering ${d.hostname}: ${o.message}`);
+      this.log(`node ${id} (${d.hostname}) registered`);
+      return id;
+    }
+    const o = await update(store, writer, (s) => {
+      const n = s.get('node', requested);
+      if (n === undefined) throw new DispatcherError('unknown-node', `node ${requested} removed`);
+      return [{ op: 'update', kind: 'node', object: { ...n, description, status: nodeStatus } }];
+    });
+    if (o !== null && !o.ok)
+      throw new DispatcherError('invalid', `node ${requested}: ${o.message}`);
+    return requested;
+  }
+
+  private endSession(s: Session, why: string): void {
+    // A stream the agent already cancelled must not be written to.
+    if (s.closed || s.call.cancelled) return;
+    s.closed = true;
+    s.call.emit('error', { code: grpcStatus.UNAVAILABLE, details: `session ended: ${why}` });
+  }
+
+  private sendFull(s: Session): void {
+    s.sent.clear();
+    s.pendingUpdated.clear();
+    s.pendingRemoved.clear();
+    const updated: pb.AssignedTask[] = [];
+    for (const t of this.deps.store.find('task', { nodeId: s.nodeId })) {
+      if (!isAssignment(t)) continue;
+      s.sent.set(t.meta.id, t.meta.version);
+      updated.push({ taskId: t.meta.id, taskJson: JSON.stringify(t) });
+    }
+    s.call.write({
+      message: { $case: 'assignments', value: { full: true, updated, removed: [] } },
+    });
+  }
+
+  /** One watcher for all sessions: a per-session watcher would cost every event N times. */
+  private async watchTasks(r: Running): Promise<void> {
+    for (;;) {
+      if (r.signal.aborted) return;
+      try {
+        for await (const e of this.deps.store.watch({ kinds: ['task'], signal: r.signal })) {
+          this.route(r, e);
+        }
+        return;
+      } catch (err) {
+        if (!(err instanceof WatchResetError)) throw err;
+        // Missed events: every session gets a fresh full set from the store as it is now.
+        for (const s of r.sessions.values()) if (!s.closed) this.sendFull(s);
+      }
+    }
+  }
+
+  private route(r: Running, e: StoreEvent): void {
+    if (e.kind !== 'task') return;
+    const t = e.object;
+    if (t.nodeId === undefined) return;
+    const s = r.sessions.get(t.nodeId);
+    if (s === undefined || s.closed) return;
+    const id = t.meta.id;
+    const sentAt = s.sent.get(id);
+    // Events already covered by the full set the session started with.
+    if (sentAt !== undefined && sentAt >= e.version) return;
+    if (e.type !== 'delete' && isAssignment(t)) {
+      s.sent.set(id, e.version);
+      s.pendingRemoved.delete(id);
+      s.pendingUpdated.set(id, t);
+    } else if (sentAt !== undefined) {
+      s.sent.delete(id);
+      s.pendingUpdated.delete(id);
+      s.pendingRemoved.add(id);
+    } else return;
+    if (!s.flushScheduled) {
+      s.flushScheduled = true;
+      // One write delivers many events: send them as one message.
+      setImmediate(() => {
+        s.flushScheduled = false;
+        this.flushSession(s);
+      });
+    }
+  }
+
+  private flushSession(s: Session): void {
+    if (s.closed || (s.pendingUpdated.size === 0 && s.pendingRemoved.size === 0)) return;
+    const updated = [...s.pendingUpdated.values()].map((t) => ({
+      taskId: t.meta.id,
+      taskJson: JSON.stringify(t),
+    }));
+    const removed = [...s.pendingRemoved];
+    s.pendingUpdated.clear();
+    s.pendingRemoved.clear();
+    s.call.write({ message: { $case: 'assignments', value: { full: false, updated, removed } } });
+  }
+
+  // ---- task status --------------------------------------------------------------------------
+
+  private updateTaskStatus(req: pb.UpdateTaskStatusRequest): void {
+    const r = this.active();
+    const nodeId = req.nodeId as NodeId;
+    if (r.sessions.get(nodeId)?.id !== req.sessionId) {
+      throw new DispatcherError(
+        'unknown-session',
+        `no session ${req.sessionId} for node ${nodeId}`,
+      );
+    }
+    for (const u of req.updates) {
+      if (!taskStates.has(u.state)) {
+        throw new DispatcherError('invalid', `task ${u.taskId}: unknown state ${u.state}`);
+      }
+    }
+    for (const u of req.updates) {
+      const status: TaskStatus = {
+        state: u.state as TaskState,
+        timestamp: u.timestampMs,
+        message: u.message,
+        ...(u.exitCode === undefined ? {} : { exitCode: u.exitCode }),
+      };
+      this.queue.push({ nodeId, taskId: u.taskId, status });
+    }
+    if (this.queue.length >= this.batchItems) this.flushStatus(r);
+    else if (this.cancelFlush === null && this.queue.length > 0) {
+      this.cancelFlush = this.clock.setTimer(this.batchMs, () => {
+        this.cancelFlush = null;
+        this.flushStatus(r);
+      });
+    }
+  }
+
+  private flushStatus(r: Running): void {
+    this.cancelFlush?.();
+    this.cancelFlush = null;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.batchItems);
+      this.track(r, this.writeStatus(batch), 'writing task status');
+    }
+  }
+
+  /** Applies a batch in order, keeping only forward moves of tasks on the reporting node. */
+  private async writeStatus(batch: readonly QueuedStatus[]): Promise<void> {
+    const o = await update(this.deps.store, this.deps.writer, (s) => {
+      const next = statusChanges((id) => s.get('task', id), batch);
+      return next.length === 0
+        ? null
+        : next.map((object): Change => ({ op: 'update', kind: 'task', object }));
+    });
+    if (o === null) return;
+    if (!o.ok) throw new Error(o.message);
+    this.statusWrites++;
+  }
+}

@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import test from 'ava';
 import { waitFor } from '../bench/lib/wait.js';
-import type { Task } from '../common/model.js';
+import type { NodeId, Task } from '../common/model.js';
 import * as pb from '../proto/gen/control.js';
+import * as dispatcherPb from '../proto/gen/dispatcher.js';
+import { HollowAgent } from './dispatcher/hollow-agent.js';
 import { Manager } from './manager.js';
 import { memberId } from './raft/core/index.js';
 
@@ -28,6 +30,14 @@ const scale = (client: pb.ControlServiceClient, req: pb.ScaleRequest): Promise<p
       else resolve(res);
     });
   });
+
+/** The repository's example manifests (ava runs from the repository root). */
+const exampleManifests = async (): Promise<pb.ManifestSource[]> => {
+  const files = (await readdir('manifests')).filter((f) => f.endsWith('.yaml')).sort();
+  return Promise.all(
+    files.map(async (f) => ({ file: f, text: await readFile(join('manifests', f), 'utf8') })),
+  );
+};
 
 test('manager: the leader orchestrates applied manifests, and a new leader takes over', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'tug-manager-'));
@@ -57,10 +67,7 @@ test('manager: the leader orchestrates applied manifests, and a new leader takes
     ms.find((m) => m.raft.status().role === 'leader');
   const leader = await waitFor(() => leaderOf(managers), { what: 'a leader', timeoutMs: 10_000 });
 
-  const files = (await readdir('manifests')).filter((f) => f.endsWith('.yaml')).sort();
-  const sources = await Promise.all(
-    files.map(async (f) => ({ file: f, text: await readFile(join('manifests', f), 'utf8') })),
-  );
+  const sources = await exampleManifests();
   const client = new pb.ControlServiceClient(leader.address, credentials.createInsecure());
   t.teardown(() => {
     client.close();
@@ -113,4 +120,86 @@ test('manager: the leader orchestrates applied manifests, and a new leader takes
       .sort((a, b) => a! - b!),
     [1, 2, 3, 4, 5, 6, 7],
   );
+});
+
+test('manager: hollow agents run the applied services, and a dead node’s tasks move', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'tug-manager-agents-'));
+  const id = memberId(1);
+  const manager = await Manager.start({
+    id,
+    dataDir: join(dir, '1'),
+    clusterId: 'test',
+    listen: '127.0.0.1:0',
+    bootstrap: [id],
+    tickMs: 20,
+    heartbeat: { periodMs: 100, graceMs: 1000 },
+  });
+  const agentClient = new dispatcherPb.DispatcherServiceClient(
+    manager.address,
+    credentials.createInsecure(),
+  );
+  const client = new pb.ControlServiceClient(manager.address, credentials.createInsecure());
+  const agents = ['a', 'b', 'c'].map(
+    (h) => new HollowAgent({ client: agentClient, hostname: `host-${h}` }),
+  );
+  t.teardown(async () => {
+    for (const a of agents) a.stop();
+    client.close();
+    agentClient.close();
+    await manager.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  manager.run();
+  await waitFor(() => manager.raft.status().role === 'leader', {
+    what: 'leader',
+    timeoutMs: 10_000,
+  });
+  await waitFor(
+    async () => {
+      await Promise.all(agents.map((a) => a.start()));
+      return true;
+    },
+    { what: 'agents registered', timeoutMs: 10_000 },
+  );
+
+  await apply(client, { sources: await exampleManifests(), dryRun: false });
+  const services = manager.store.list('service');
+  const replicated = services.reduce(
+    (n, s) => n + (s.spec.mode.type === 'replicated' ? s.spec.mode.replicas : 0),
+    0,
+  );
+  const globals = services.filter((s) => s.spec.mode.type === 'global').length;
+  const runningTasks = (): Task[] =>
+    manager.store
+      .list('task')
+      .filter((x) => x.desiredState === 'running' && x.status.state === 'running');
+  await waitFor(() => runningTasks().length === replicated + globals * agents.length, {
+    what: `${replicated} replicated + ${globals * agents.length} global tasks running`,
+    timeoutMs: 15_000,
+  });
+
+  t.is(manager.store.list('node').filter((n) => n.status.state === 'ready').length, 3);
+  t.true(
+    agents.every((a) => a.tasks.size > 0),
+    'every node runs something (spread and global)',
+  );
+
+  // Node b stops heartbeating: it is marked down, its tasks orphaned, and the replicated ones
+  // come back on the other nodes.
+  const dead = agents[1]!;
+  dead.stopHeartbeats();
+  await waitFor(() => manager.store.get('node', dead.nodeId)?.status.state === 'down', {
+    what: 'node b down',
+    timeoutMs: 10_000,
+  });
+  await waitFor(
+    () => {
+      const onLive = runningTasks().filter((x) => x.nodeId !== dead.nodeId);
+      return onLive.filter((x) => x.slot !== undefined).length === replicated;
+    },
+    { what: 'replicated tasks running again on live nodes', timeoutMs: 15_000 },
+  );
+  const onDead = manager.store.find('task', { nodeId: dead.nodeId as NodeId });
+  t.true(onDead.length > 0);
+  t.true(onDead.every((x) => x.status.state === 'orphaned' || x.status.state === 'shutdown'));
 });

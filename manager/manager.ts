@@ -1,14 +1,18 @@
-// One manager: a Raft member whose state machine is the object store, the control API on the same
-// gRPC port as Raft, and the leader-only components (orchestrator, scheduler) running while — and
-// only while — this manager leads, each writing through a proposer fenced to its term.
+// One manager: a Raft member whose state machine is the object store, the control API and the
+// dispatcher on the same gRPC port as Raft, and the leader-only components (orchestrator,
+// scheduler, dispatcher) running while — and only while — this manager leads, each writing
+// through a proposer fenced to its term.
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../common/clock.js';
 import type { TaskId } from '../common/model.js';
 import * as controlPb from '../proto/gen/control.js';
+import * as dispatcherPb from '../proto/gen/dispatcher.js';
 import { ControlServer } from './controlapi/control-server.js';
-import { LeaderLifecycle, type LeaderComponent } from './leadership.js';
+import { Dispatcher } from './dispatcher/dispatcher.js';
+import { LeaderLifecycle, type FencedProposer, type LeaderComponent } from './leadership.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
-import type { MemberId } from './raft/core/index.js';
+import { NONE, type MemberId } from './raft/core/index.js';
+import { NotLeaderError } from './raft/errors.js';
 import { openRaftMember, type RaftMember } from './raft/member.js';
 import { Scheduler } from './scheduler/scheduler.js';
 import { MemoryStore, StoreWriter, type TransactionOutcome } from './store/index.js';
@@ -22,6 +26,8 @@ export interface ManagerOptions {
   /** Initial voters of a new cluster (ignored when the data dir has state). */
   readonly bootstrap?: readonly MemberId[];
   readonly tickMs?: number;
+  /** Agent heartbeat period and grace; default: the cluster object's (1 s / 3 s). */
+  readonly heartbeat?: { readonly periodMs: number; readonly graceMs: number };
   readonly clock?: Clock;
   readonly log?: (line: string) => void;
 }
@@ -77,6 +83,35 @@ export class Manager {
           }).run(signal),
       },
     ];
+    // The dispatcher's service is registered once but may write only while its term lasts: its
+    // writer goes through the fenced proposer of the term it currently runs in.
+    const dispatcherProposer: { current: FencedProposer | null } = { current: null };
+    const dispatcher = new Dispatcher({
+      store,
+      writer: new StoreWriter({
+        proposer: {
+          propose: (data) =>
+            dispatcherProposer.current === null
+              ? Promise.reject(new NotLeaderError(NONE, 'the dispatcher is not running'))
+              : dispatcherProposer.current.propose(data),
+        },
+        now: () => clock.now(),
+      }),
+      clock,
+      log,
+      ...(opts.heartbeat === undefined ? {} : { heartbeat: opts.heartbeat }),
+    });
+    leaderComponents.push({
+      name: 'dispatcher',
+      run: async (signal, proposer) => {
+        dispatcherProposer.current = proposer;
+        try {
+          await dispatcher.run(signal);
+        } finally {
+          if (dispatcherProposer.current === proposer) dispatcherProposer.current = null;
+        }
+      },
+    });
     // The lifecycle needs the node to propose and the node needs the lifecycle to report
     // leadership: bind late.
     const ref: { member?: RaftMember<readonly TransactionOutcome[]> } = {};
@@ -112,6 +147,7 @@ export class Manager {
     });
     const address = await member.transport.listen(opts.listen, [
       { definition: controlPb.ControlServiceService, implementation: control.handlers() },
+      { definition: dispatcherPb.DispatcherServiceService, implementation: dispatcher.service },
     ]);
     return new Manager(opts.id, store, address, member, lifecycle);
   }

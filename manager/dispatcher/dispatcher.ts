@@ -3,6 +3,7 @@
 // their tasks orphaned, streaming each node its assignments from store events, and batching
 // agents' task status reports into store transactions. Leader-only: its RPCs answer UNAVAILABLE
 // unless run(signal) is running; aborting the signal ends every session.
+import { systemClock, type Clock } from '../../common/clock.js';
 import { randomUUID } from 'node:crypto';
 import { status as grpcStatus, type ServerWritableStream } from '@grpc/grpc-js';
 import {
@@ -21,26 +22,10 @@ import type { Change, MemoryStore, StoreEvent, StoreWriter } from '../store/inde
 import { update, WatchResetError } from '../store/index.js';
 import type * as pb from '../../proto/gen/dispatcher.js';
 
-export interface DispatcherClock {
-  now(): number;
-  /** Calls `fn` once after `ms`; the returned function cancels it. */
-  setTimer(ms: number, fn: () => void): () => void;
-}
-
-export const realClock: DispatcherClock = {
-  now: () => Date.now(),
-  setTimer: (ms, fn) => {
-    const t = setTimeout(fn, ms);
-    return () => {
-      clearTimeout(t);
-    };
-  },
-};
-
 export interface DispatcherDeps {
   readonly store: MemoryStore;
   readonly writer: StoreWriter;
-  readonly clock?: DispatcherClock;
+  readonly clock?: Clock;
   readonly newNodeId?: () => NodeId;
   readonly newSessionId?: () => string;
   /** Overrides the cluster object's heartbeat period and grace (default: cluster spec). */
@@ -128,7 +113,7 @@ export const statusChanges = (
 
 export class Dispatcher {
   private readonly deps: DispatcherDeps;
-  private readonly clock: DispatcherClock;
+  private readonly clock: Clock;
   private readonly batchItems: number;
   private readonly batchMs: number;
   private readonly log: (line: string) => void;
@@ -143,7 +128,7 @@ export class Dispatcher {
 
   constructor(deps: DispatcherDeps) {
     this.deps = deps;
-    this.clock = deps.clock ?? realClock;
+    this.clock = deps.clock ?? systemClock;
     this.batchItems = deps.statusBatchItems ?? 100;
     this.batchMs = deps.statusBatchMs ?? 100;
     this.log = deps.log ?? (() => undefined);

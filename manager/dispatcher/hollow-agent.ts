@@ -5,7 +5,7 @@
 import type { ClientReadableStream } from '@grpc/grpc-js';
 import { isTerminal, TaskState, taskStateRank, type Task } from '../../common/model.js';
 import type * as pb from '../../proto/gen/dispatcher.js';
-import { realClock, type DispatcherClock } from './dispatcher.js';
+import { systemClock, type Clock } from '../../common/clock.js';
 
 export interface HollowAgentOptions {
   /** Shared between agents: grpc-js multiplexes their calls over one connection. */
@@ -15,7 +15,7 @@ export interface HollowAgentOptions {
   readonly nodeId?: string;
   readonly addr?: string;
   readonly labels?: Readonly<Record<string, string>>;
-  readonly clock?: DispatcherClock;
+  readonly clock?: Clock;
   readonly log?: (line: string) => void;
 }
 
@@ -28,7 +28,7 @@ const startSequence: readonly TaskState[] = [
 
 export class HollowAgent {
   private readonly opts: HollowAgentOptions;
-  private readonly clock: DispatcherClock;
+  private readonly clock: Clock;
   private readonly log: (line: string) => void;
   private stream: ClientReadableStream<pb.SessionResponse> | null = null;
   private sessionId = '';
@@ -48,7 +48,7 @@ export class HollowAgent {
 
   constructor(opts: HollowAgentOptions) {
     this.opts = opts;
-    this.clock = opts.clock ?? realClock;
+    this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? (() => undefined);
     this.nodeId = opts.nodeId ?? '';
   }

@@ -117,12 +117,21 @@ test('raft node: three members elect a leader, replicate puts, and survive the l
     const old = leader.id;
     const oldTerm = leader.node.status().term;
     await c.stop(old);
-    const next = await waitFor(() => c.leader(), { what: 'a new leader', timeoutMs: 10_000 });
+    // A new leader is one that commits a write in its own term (a status can be a turn old).
+    const { next, after } = await waitFor(
+      async () => {
+        const m = c.leader();
+        if (m === undefined) return undefined;
+        return { next: m, after: await m.node.propose(put('after', 'failover')) };
+      },
+      { what: 'a new leader that commits', timeoutMs: 10_000 },
+    );
     t.not(next.id, old);
-    // Fencing: a write made for the old leader's term is refused by the new leader.
+    // Fencing: the new leader (it just committed in its own term) refuses a write made for the old
+    // leader's term.
+    t.true(after.term > oldTerm);
     await t.throwsAsync(next.node.propose(put('fenced', 'x'), oldTerm), { message: /is over/ });
     t.is(next.kv.get('fenced'), undefined);
-    await next.node.propose(put('after', 'failover'));
     const at = await next.node.readIndex();
     t.true(at >= 201);
     t.is(new TextDecoder().decode(next.kv.get('k199')), 'v199');

@@ -460,7 +460,12 @@ export class RaftNode<R = unknown> {
 
   private outcomeError(o: Extract<ProposeOutcome, { ok: false }>): Error {
     if (this.stopped) return this.failure ?? new RaftStoppedError();
-    if (o.reason === 'not-leader') return new NotLeaderError(o.leader);
+    if (o.reason === 'not-leader') {
+      return new NotLeaderError(
+        o.leader,
+        o.detail === undefined ? undefined : `not the leader: ${o.detail}`,
+      );
+    }
     return new ProposalRejectedError(o.reason, o.detail);
   }
 }

@@ -1,0 +1,38 @@
+// What a verb is (name, help, flags, run) and what it gets to run with: parsed arguments, the I/O
+// streams, a lazily connected control client and a clock. Verbs throw the errors in errors.ts;
+// main() turns them into messages and exit codes.
+
+import type { FlagDefs, ParsedArgs } from './args.js';
+import type { ControlClient } from './client.js';
+
+export interface Writer {
+  write(s: string): unknown;
+}
+
+/** Everything main() touches of the outside world, so tests run it in-process. */
+export interface Io {
+  readonly stdout: Writer;
+  readonly stderr: Writer;
+  readonly stdin: AsyncIterable<string | Uint8Array>;
+  /** TUG_MANAGER, HOME, XDG_CONFIG_HOME are read from here. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly now?: () => number;
+}
+
+export interface VerbContext {
+  readonly args: ParsedArgs;
+  readonly io: Io;
+  /** Connects on first use (so usage and manifest errors never need a manager). */
+  readonly client: () => Promise<ControlClient>;
+  readonly now: () => number;
+}
+
+export interface Verb {
+  readonly name: string;
+  /** One line, for `tug --help`. */
+  readonly summary: string;
+  /** Synopsis and description, for `tug VERB --help` (flags are appended). */
+  readonly usage: string;
+  readonly flags: FlagDefs;
+  readonly run: (ctx: VerbContext) => Promise<void>;
+}

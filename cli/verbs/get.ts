@@ -1,0 +1,271 @@
+// `tug get`: lists services, tasks, nodes or networks (or shows one by name) as a table, a wide
+// table, JSON or YAML. Tables resolve ids to names (a task's service and node) for people; JSON and
+// YAML are the stored objects unchanged, for machines.
+
+import type { Network, Node, Service, Task } from '../../common/model.js';
+import { stringFlag } from '../args.js';
+import type { ControlClient } from '../client.js';
+import { ServerError, UsageError } from '../errors.js';
+import {
+  age,
+  bytes,
+  labelList,
+  machine,
+  parseOutputFormat,
+  table,
+  truncate,
+  type OutputFormat,
+} from '../output.js';
+import type { Verb } from '../verb.js';
+
+export const Resource = {
+  Services: 'services',
+  Tasks: 'tasks',
+  Nodes: 'nodes',
+  Networks: 'networks',
+} as const;
+export type Resource = (typeof Resource)[keyof typeof Resource];
+
+const aliases: Readonly<Record<string, Resource>> = {
+  services: 'services',
+  service: 'services',
+  svc: 'services',
+  tasks: 'tasks',
+  task: 'tasks',
+  nodes: 'nodes',
+  node: 'nodes',
+  networks: 'networks',
+  network: 'networks',
+  net: 'networks',
+};
+
+export const parseResource = (word: string | undefined, verb: string): Resource => {
+  const r = word === undefined ? undefined : aliases[word];
+  if (r === undefined) {
+    throw new UsageError(
+      word === undefined
+        ? 'expected what to show: services, tasks, nodes or networks'
+        : `unknown resource "${word}": expected services, tasks, nodes or networks`,
+      verb,
+    );
+  }
+  return r;
+};
+
+const modeOf = (s: Service): string => s.spec.mode.type;
+
+const isLive = (t: Task): boolean => t.desiredState === 'running';
+
+/** running/desired, counting tasks meant to run that do. */
+export const replicasOf = (s: Service, tasks: readonly Task[]): string => {
+  const mine = tasks.filter((t) => t.serviceId === s.meta.id && isLive(t));
+  const running = mine.filter((t) => t.status.state === 'running').length;
+  const desired = s.spec.mode.type === 'replicated' ? s.spec.mode.replicas : mine.length;
+  return `${running}/${desired}`;
+};
+
+export const servicesTable = (
+  services: readonly Service[],
+  tasks: readonly Task[],
+  wide: boolean,
+  now: number,
+): string => {
+  const ports = (s: Service): string =>
+    s.spec.ports
+      .map((p) => `${p.published === undefined ? '' : `${p.published}->`}${p.target}/${p.protocol}`)
+      .join(',');
+  const head = ['NAME', 'MODE', 'REPLICAS', 'IMAGE', 'PORTS'];
+  const rows = services.map((s) => [
+    s.meta.name,
+    modeOf(s),
+    replicasOf(s, tasks),
+    s.spec.container.image,
+    ports(s),
+  ]);
+  if (!wide) return table(head, rows);
+  return table(
+    [...head, 'NETWORKS', 'SPEC', 'AGE', 'ID'],
+    services.map((s, i) => [
+      ...rows[i]!,
+      s.spec.networks.join(','),
+      String(s.specVersion),
+      age(now - s.meta.createdAt),
+      s.meta.id,
+    ]),
+  );
+};
+
+export interface Names {
+  readonly services: ReadonlyMap<string, string>;
+  readonly nodes: ReadonlyMap<string, string>;
+}
+
+export const tasksTable = (
+  tasks: readonly Task[],
+  names: Names,
+  wide: boolean,
+  now: number,
+): string => {
+  const head = ['NAME', 'SERVICE', 'SLOT', 'NODE', 'DESIRED', 'STATE', 'AGE', 'MESSAGE'];
+  const rows = tasks.map((t) => [
+    t.meta.name,
+    names.services.get(t.serviceId) ?? t.serviceId,
+    t.slot === undefined ? '-' : String(t.slot),
+    t.nodeId === undefined ? '-' : (names.nodes.get(t.nodeId) ?? t.nodeId),
+    t.desiredState,
+    t.status.state,
+    age(now - t.status.timestamp),
+    wide ? t.status.message : truncate(t.status.message, 60),
+  ]);
+  if (!wide) return table(head, rows);
+  return table(
+    [...head, 'IMAGE', 'ID'],
+    tasks.map((t, i) => [...rows[i]!, t.spec.image, t.meta.id]),
+  );
+};
+
+export const nodesTable = (nodes: readonly Node[], wide: boolean): string => {
+  const head = ['NAME', 'ROLE', 'AVAILABILITY', 'STATE', 'ADDRESS'];
+  const rows = nodes.map((n) => [
+    n.meta.name,
+    n.spec.role,
+    n.spec.availability,
+    n.status.state,
+    n.status.addr,
+  ]);
+  if (!wide) return table(head, rows);
+  return table(
+    [...head, 'PLATFORM', 'CPUS', 'MEMORY', 'LABELS', 'ID'],
+    nodes.map((n, i) => [
+      ...rows[i]!,
+      `${n.description.platform.os}/${n.description.platform.arch}`,
+      String(n.description.resources.cpus),
+      bytes(n.description.resources.memoryBytes),
+      labelList(n.spec.labels),
+      n.meta.id,
+    ]),
+  );
+};
+
+export const networksTable = (networks: readonly Network[], wide: boolean): string => {
+  const head = ['NAME', 'DRIVER', 'SUBNET', 'VNI'];
+  const rows = networks.map((n) => [
+    n.meta.name,
+    n.spec.driver,
+    n.allocation?.subnet ?? n.spec.subnet ?? '-',
+    n.allocation === undefined ? '-' : String(n.allocation.vni),
+  ]);
+  if (!wide) return table(head, rows);
+  return table(
+    [...head, 'GATEWAY', 'ATTACHABLE', 'ID'],
+    networks.map((n, i) => [
+      ...rows[i]!,
+      n.allocation?.gateway ?? '-',
+      String(n.spec.attachable),
+      n.meta.id,
+    ]),
+  );
+};
+
+/** Id → name of services and nodes, for tables of tasks. */
+export const namesFor = async (client: ControlClient): Promise<Names> => {
+  const [services, nodes] = await Promise.all([client.listServices(), client.listNodes()]);
+  return {
+    services: new Map(services.items.map((s) => [s.meta.id, s.meta.name])),
+    nodes: new Map(nodes.items.map((n) => [n.meta.id, n.meta.name])),
+  };
+};
+
+const byName = <T extends { readonly meta: { readonly name: string } }>(xs: readonly T[]): T[] =>
+  [...xs].sort((a, b) => (a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0));
+
+const findNamed = <T extends { readonly meta: { readonly name: string; readonly id: string } }>(
+  xs: readonly T[],
+  name: string,
+): T | undefined => xs.find((x) => x.meta.name === name) ?? xs.find((x) => x.meta.id === name);
+
+const show = (
+  format: OutputFormat,
+  items: readonly unknown[],
+  single: boolean,
+  toTable: (wide: boolean) => string,
+): string => {
+  if (format === 'json' || format === 'yaml') return machine(format, single ? items[0] : items);
+  return toTable(format === 'wide');
+};
+
+export const getVerb: Verb = {
+  name: 'get',
+  summary: 'List services, tasks, nodes or networks',
+  usage: `Usage: tug get services|tasks|nodes|networks [NAME] [-o table|wide|json|yaml] [--service S] [--node N]
+
+Tables for people; -o json and -o yaml print the stored objects (one object when NAME is given).`,
+  flags: {
+    output: {
+      type: 'string',
+      short: 'o',
+      value: 'FORMAT',
+      help: 'table (default), wide, json or yaml',
+    },
+    service: { type: 'string', value: 'SERVICE', help: 'tasks only: of this service (name or id)' },
+    node: { type: 'string', value: 'NODE', help: 'tasks only: on this node (name or id)' },
+  },
+  run: async (ctx) => {
+    const [word, name, extra] = ctx.args.positionals;
+    const resource = parseResource(word, 'get');
+    if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`, 'get');
+    const format = parseOutputFormat(stringFlag(ctx.args, 'output'), 'get');
+    const service = stringFlag(ctx.args, 'service');
+    const node = stringFlag(ctx.args, 'node');
+    if (resource !== 'tasks' && (service !== undefined || node !== undefined)) {
+      throw new UsageError(`flags --service and --node apply to tasks only`, 'get');
+    }
+    const client = await ctx.client();
+    const now = ctx.now();
+    let out: string;
+    switch (resource) {
+      case 'services': {
+        const all = byName((await client.listServices()).items);
+        const services = name === undefined ? all : [await client.getService(name)];
+        const tasks =
+          format === 'json' || format === 'yaml' ? [] : (await client.listTasks()).items;
+        out = show(format, services, name !== undefined, (w) =>
+          servicesTable(services, tasks, w, now),
+        );
+        break;
+      }
+      case 'tasks': {
+        const tasks =
+          name === undefined
+            ? byName((await client.listTasks({ service: service ?? '', node: node ?? '' })).items)
+            : [await client.getTask(name)];
+        const names =
+          format === 'json' || format === 'yaml'
+            ? { services: new Map(), nodes: new Map() }
+            : await namesFor(client);
+        out = show(format, tasks, name !== undefined, (w) => tasksTable(tasks, names, w, now));
+        break;
+      }
+      case 'nodes': {
+        const nodes =
+          name === undefined
+            ? byName((await client.listNodes()).items)
+            : [await client.getNode(name)];
+        out = show(format, nodes, name !== undefined, (w) => nodesTable(nodes, w));
+        break;
+      }
+      case 'networks': {
+        const all = byName((await client.listNetworks()).items);
+        // No GetNetwork RPC: pick it from the list.
+        const networks =
+          name === undefined ? all : [findNamed(all, name)].filter((n) => n !== undefined);
+        if (name !== undefined && networks.length === 0) {
+          throw new ServerError('NOT_FOUND', `network ${name} not found`);
+        }
+        out = show(format, networks, name !== undefined, (w) => networksTable(networks, w));
+        break;
+      }
+    }
+    ctx.io.stdout.write(out);
+  },
+};

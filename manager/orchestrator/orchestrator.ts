@@ -6,7 +6,7 @@ import type { Clock } from '../../common/clock.js';
 import type { NetworkId, ServiceId, Task, TaskId } from '../../common/model.js';
 import { TaskState } from '../../common/model.js';
 import type { Change, MemoryStore, StoreEvent, StoreWriter, Transaction } from '../store/index.js';
-import { update, WatchResetError } from '../store/index.js';
+import { followStore, runLoops, update } from '../store/index.js';
 import type { Action } from './actions.js';
 import { reconcileGlobal } from './global.js';
 import { reconcileReplicated } from './replicated.js';
@@ -61,25 +61,11 @@ export class Orchestrator {
   async run(signal: AbortSignal): Promise<void> {
     if (this.running) throw new Error('orchestrator is already running');
     this.running = true;
-    // Ends both loops when the caller aborts or either loop fails, so neither outlives run().
-    const stop = new AbortController();
-    const onAbort = (): void => {
-      stop.abort();
-      this.kick();
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    const loops = [this.watchLoop(stop.signal), this.workLoop(stop.signal)].map((p) =>
-      p.catch((e: unknown) => {
-        onAbort();
-        throw e;
-      }),
-    );
     try {
-      const results = await Promise.allSettled(loops);
-      for (const r of results) if (r.status === 'rejected') throw r.reason;
+      await runLoops(signal, () => {
+        this.kick();
+      }, [(stop) => this.watchLoop(stop), (stop) => this.workLoop(stop)]);
     } finally {
-      signal.removeEventListener('abort', onAbort);
       for (const t of this.timers.values()) t.cancel();
       this.timers.clear();
       this.dirty.clear();
@@ -110,21 +96,18 @@ export class Orchestrator {
     this.kick();
   }
 
-  private async watchLoop(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      const from = this.markAll();
-      try {
-        const events = this.deps.store.watch({
-          fromVersion: from,
-          kinds: ['service', 'task', 'node'],
-          signal,
-        });
-        for await (const e of events) this.onEvent(e);
-      } catch (e) {
-        if (!(e instanceof WatchResetError)) throw e;
-        this.deps.log?.(`orchestrator: watch reset (${e.code}); re-reading the store`);
-      }
-    }
+  private watchLoop(signal: AbortSignal): Promise<void> {
+    return followStore({
+      store: this.deps.store,
+      kinds: ['service', 'task', 'node'],
+      resync: () => this.markAll(),
+      onEvent: (e) => {
+        this.onEvent(e);
+      },
+      signal,
+      name: 'orchestrator',
+      ...(this.deps.log === undefined ? {} : { log: this.deps.log }),
+    });
   }
 
   // ---- work -----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import type { Clock } from '../../common/clock.js';
 import type { Node, NodeId, Task, TaskId } from '../../common/model.js';
 import { isTerminal, taskStateRank, TaskState } from '../../common/model.js';
 import type { Change, MemoryStore, StoreEvent, StoreWriter } from '../store/index.js';
-import { update, WatchResetError } from '../store/index.js';
+import { followStore, runLoops, update } from '../store/index.js';
 import type { ScheduleResult } from './schedule.js';
 import { schedule } from './schedule.js';
 
@@ -71,25 +71,11 @@ export class Scheduler {
   async run(signal: AbortSignal): Promise<void> {
     if (this.running) throw new Error('scheduler is already running');
     this.running = true;
-    // Ends both loops when the caller aborts or either loop fails, so neither outlives run().
-    const stop = new AbortController();
-    const onAbort = (): void => {
-      stop.abort();
-      this.kick();
-    };
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-    const loops = [this.watchLoop(stop.signal), this.workLoop(stop.signal)].map((p) =>
-      p.catch((e: unknown) => {
-        onAbort();
-        throw e;
-      }),
-    );
     try {
-      const results = await Promise.allSettled(loops);
-      for (const r of results) if (r.status === 'rejected') throw r.reason;
+      await runLoops(signal, () => {
+        this.kick();
+      }, [(stop) => this.watchLoop(stop), (stop) => this.workLoop(stop)]);
     } finally {
-      signal.removeEventListener('abort', onAbort);
       this.retryTimer?.();
       this.retryTimer = null;
       this.pending.clear();
@@ -129,21 +115,18 @@ export class Scheduler {
     this.kick();
   }
 
-  private async watchLoop(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      const from = this.markAll();
-      try {
-        const events = this.deps.store.watch({
-          fromVersion: from,
-          kinds: ['task', 'node'],
-          signal,
-        });
-        for await (const e of events) this.onEvent(e);
-      } catch (e) {
-        if (!(e instanceof WatchResetError)) throw e;
-        this.deps.log?.(`scheduler: watch reset (${e.code}); re-reading the store`);
-      }
-    }
+  private watchLoop(signal: AbortSignal): Promise<void> {
+    return followStore({
+      store: this.deps.store,
+      kinds: ['task', 'node'],
+      resync: () => this.markAll(),
+      onEvent: (e) => {
+        this.onEvent(e);
+      },
+      signal,
+      name: 'scheduler',
+      ...(this.deps.log === undefined ? {} : { log: this.deps.log }),
+    });
   }
 
   // ---- work -----------------------------------------------------------------------------------

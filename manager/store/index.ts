@@ -11,3 +11,4 @@ export {
 export type { WatchOptions } from './watch.js';
 export { canonicalJson, decodeBatch, encodeBatch, encodeTransaction, type Batch } from './codec.js';
 export * from './types.js';
+export { followStore, runLoops, type FollowOptions } from './follow.js';

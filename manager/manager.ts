@@ -7,11 +7,13 @@ import { systemClock, type Clock } from '../common/clock.js';
 import type { TaskId } from '../common/model.js';
 import * as controlPb from '../proto/gen/control.js';
 import * as dispatcherPb from '../proto/gen/dispatcher.js';
+import * as membershipPb from '../proto/gen/membership.js';
 import { ControlServer } from './controlapi/control-server.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
+import { Membership } from './membership.js';
 import { LeaderLifecycle, type FencedProposer, type LeaderComponent } from './leadership.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
-import { NONE, type MemberId } from './raft/core/index.js';
+import { NONE, type ConfChange, type MemberId } from './raft/core/index.js';
 import { NotLeaderError } from './raft/errors.js';
 import { openRaftMember, type RaftMember } from './raft/member.js';
 import { Scheduler } from './scheduler/scheduler.js';
@@ -30,6 +32,12 @@ export interface ManagerOptions {
   readonly heartbeat?: { readonly periodMs: number; readonly graceMs: number };
   readonly clock?: Clock;
   readonly log?: (line: string) => void;
+  /**
+   * Called (in the Raft loop) after a conf change is applied and the peer table updated from it,
+   * with the table as it now is — e.g. to persist it, since a restart does not replay changes that
+   * a snapshot already covers.
+   */
+  readonly onPeersChange?: (peers: ReadonlyMap<MemberId, string>, cc: ConfChange) => void;
 }
 
 /** Object ids: 96 random bits in hex, as swarmkit's are random too. */
@@ -39,21 +47,31 @@ export class Manager {
   readonly id: MemberId;
   readonly store: MemoryStore;
   readonly address: string;
+  readonly membership: Membership;
   private readonly member: RaftMember<readonly TransactionOutcome[]>;
   private readonly lifecycle: LeaderLifecycle;
+  private readonly peerTable: Map<MemberId, string>;
+  private promoter: ReturnType<typeof setInterval> | undefined;
+  private readonly promoteEveryMs: number;
 
-  private constructor(
-    id: MemberId,
-    store: MemoryStore,
-    address: string,
-    member: RaftMember<readonly TransactionOutcome[]>,
-    lifecycle: LeaderLifecycle,
-  ) {
-    this.id = id;
-    this.store = store;
-    this.address = address;
-    this.member = member;
-    this.lifecycle = lifecycle;
+  private constructor(parts: {
+    id: MemberId;
+    store: MemoryStore;
+    address: string;
+    member: RaftMember<readonly TransactionOutcome[]>;
+    lifecycle: LeaderLifecycle;
+    membership: Membership;
+    peers: Map<MemberId, string>;
+    promoteEveryMs: number;
+  }) {
+    this.id = parts.id;
+    this.store = parts.store;
+    this.address = parts.address;
+    this.member = parts.member;
+    this.lifecycle = parts.lifecycle;
+    this.membership = parts.membership;
+    this.peerTable = parts.peers;
+    this.promoteEveryMs = parts.promoteEveryMs;
   }
 
   static async start(opts: ManagerOptions): Promise<Manager> {
@@ -114,7 +132,23 @@ export class Manager {
     });
     // The lifecycle needs the node to propose and the node needs the lifecycle to report
     // leadership: bind late.
-    const ref: { member?: RaftMember<readonly TransactionOutcome[]> } = {};
+    const ref: { member?: RaftMember<readonly TransactionOutcome[]>; address?: string } = {};
+    // Peer addresses: the initial ones from addPeer, then whatever conf changes carry.
+    const peers = new Map<MemberId, string>();
+    const onConfChange = (cc: ConfChange): void => {
+      const transport = ref.member?.transport;
+      if (cc.member === opts.id || transport === undefined) return;
+      if (cc.type === 'remove') {
+        peers.delete(cc.member);
+        transport.removePeer(cc.member);
+      } else if (cc.context !== '') {
+        // Bootstrap entries carry no address; a joined member's carries the one it listens on.
+        if (peers.has(cc.member)) transport.updatePeer(cc.member, cc.context);
+        else transport.addPeer(cc.member, cc.context);
+        peers.set(cc.member, cc.context);
+      } else return;
+      opts.onPeersChange?.(peers, cc);
+    };
     const lifecycle = new LeaderLifecycle({
       self: opts.id,
       components: leaderComponents,
@@ -137,8 +171,17 @@ export class Manager {
       onLeaderChange: (leader, term) => {
         lifecycle.onLeaderChange(leader, term);
       },
+      onConfChange,
     });
     ref.member = member;
+    const membership = new Membership({
+      self: opts.id,
+      clusterId: opts.clusterId,
+      node: member.node,
+      address: () => ref.address ?? opts.listen,
+      peers: () => peers,
+      log,
+    });
     const control = new ControlServer({
       store,
       writer: new StoreWriter({ proposer: member.node, now: () => clock.now() }),
@@ -148,18 +191,39 @@ export class Manager {
     const address = await member.transport.listen(opts.listen, [
       { definition: controlPb.ControlServiceService, implementation: control.handlers() },
       { definition: dispatcherPb.DispatcherServiceService, implementation: dispatcher.service },
+      { definition: membershipPb.MembershipServiceService, implementation: membership.service() },
     ]);
-    return new Manager(opts.id, store, address, member, lifecycle);
+    ref.address = address;
+    return new Manager({
+      id: opts.id,
+      store,
+      address,
+      member,
+      lifecycle,
+      membership,
+      peers,
+      promoteEveryMs: 2 * (opts.tickMs ?? 100),
+    });
   }
 
-  /** Adds a peer's address (for the initial members; joins come with the membership commands). */
+  /** Adds a peer's address (the initial members, or a restart's saved table; joins come as conf changes). */
   addPeer(id: MemberId, address: string): void {
     this.member.transport.addPeer(id, address);
+    this.peerTable.set(id, address);
+  }
+
+  /** Peer addresses known to this manager (not including itself). */
+  get peers(): ReadonlyMap<MemberId, string> {
+    return this.peerTable;
   }
 
   /** Starts Raft; call after the peers are known. */
   run(): void {
     this.member.node.start();
+    this.promoter = setInterval(() => {
+      this.membership.promoteCaughtUp();
+    }, this.promoteEveryMs);
+    this.promoter.unref();
   }
 
   get raft(): RaftMember<readonly TransactionOutcome[]>['node'] {
@@ -168,6 +232,7 @@ export class Manager {
 
   /** Leader-only components first (they may still be writing), then Raft, transport and WAL. */
   async stop(): Promise<void> {
+    clearInterval(this.promoter);
     await this.lifecycle.stop();
     await this.member.close();
   }

@@ -1,0 +1,116 @@
+// The README demo, part two: three `tug` managers as processes (init, join, join), three
+// simulated agents, and the `tug` CLI applying the example manifests, scaling, and listing tasks.
+// Everything it starts it stops, everything it writes it removes — unless --keep.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Cleanup } from '../../bench/lib/cleanup.js';
+import { freePorts } from '../../bench/lib/ports.js';
+import { ManagedProcess } from '../../bench/lib/process.js';
+import { main as tug } from '../../cli/main.js';
+
+const keep = process.argv.includes('--keep');
+const say = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+const MANAGER = fileURLToPath(new URL('../../manager/main.js', import.meta.url));
+const AGENTS = fileURLToPath(new URL('./hollow-agents-main.js', import.meta.url));
+
+/** The JSON ready line a process prints once serving, if it has `key`. */
+const readyLine =
+  (key: string) =>
+  (line: string): Record<string, unknown> | undefined => {
+    if (!line.startsWith('{')) return undefined;
+    const o = JSON.parse(line) as Record<string, unknown>;
+    return o['ready'] === true && key in o ? o : undefined;
+  };
+
+const run = async (): Promise<void> => {
+  const cleanup = new Cleanup();
+  const controller = new AbortController();
+  const unhook = cleanup.installProcessHooks(controller);
+  try {
+    const dir = cleanup.tempDir('tug-demo-cp-');
+    const ports = await freePorts(3);
+    const addr = (i: number): string => `127.0.0.1:${ports[i]!}`;
+    say(`Starting 3 tug managers (init, join, join) in ${dir}`);
+    const start = async (name: string, args: readonly string[]): Promise<ManagedProcess> => {
+      const { process: p } = await ManagedProcess.start({
+        name,
+        command: process.execPath,
+        args,
+        logFile: join(dir, `${name}.log`),
+        ready: { parse: readyLine('address'), timeoutMs: 30_000 },
+      });
+      cleanup.trackProcess(p);
+      return p;
+    };
+    await start('manager-1', [MANAGER, 'init', '--data-dir', join(dir, 'm1'), '--listen', addr(0)]);
+    for (const i of [1, 2]) {
+      await start(`manager-${i + 1}`, [
+        MANAGER,
+        'join',
+        addr(0),
+        '--data-dir',
+        join(dir, `m${i + 1}`),
+        '--listen',
+        addr(i),
+      ]);
+    }
+    const { process: agents } = await ManagedProcess.start({
+      name: 'agents',
+      command: process.execPath,
+      args: [AGENTS, '--manager', addr(0), '--count', '3'],
+      logFile: join(dir, 'agents.log'),
+      ready: { parse: readyLine('nodes'), timeoutMs: 30_000 },
+    });
+    cleanup.trackProcess(agents);
+    say('Started 3 simulated agents (they report tasks running; real containers come next).\n');
+
+    const io = {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      stdin: process.stdin,
+      env: { ...process.env, TUG_MANAGER: addr(0) },
+    };
+    const step = async (argv: readonly string[]): Promise<void> => {
+      say(`$ tug ${argv.join(' ')}`);
+      const code = await tug(argv, io);
+      if (code !== 0) throw new Error(`tug ${argv.join(' ')} exited ${code}`);
+      say('');
+    };
+    await step(['get', 'nodes']);
+    await step(['apply', '-f', 'manifests']);
+    await step(['scale', 'web=5']);
+    // Give the scheduler and the agents a moment to report, then show where everything runs.
+    await new Promise((r) => setTimeout(r, 1500));
+    await step(['get', 'services']);
+    await step(['get', 'tasks']);
+
+    say(
+      `Where to look: manager data and logs in ${dir}; the CLI: TUG_MANAGER=${addr(0)} node build/cli/main.js get tasks`,
+    );
+    if (keep) {
+      say('The cluster keeps running; press Ctrl-C to stop it and remove everything.');
+      await new Promise<void>((resolve) => {
+        controller.signal.addEventListener('abort', () => {
+          resolve();
+        });
+      });
+    } else {
+      say('They are removed when the demo ends; run `bash scripts/demo.sh --keep` to look around.');
+    }
+  } finally {
+    const errors = await cleanup.run();
+    unhook();
+    say(
+      errors.length === 0
+        ? '\nStopped every process the demo started and removed its files.'
+        : `\nCleanup errors: ${errors.map(String).join('; ')}`,
+    );
+  }
+};
+
+run().catch((e: unknown) => {
+  process.stderr.write(`demo failed: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

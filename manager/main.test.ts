@@ -1,11 +1,11 @@
 // The manager as processes: init one, join two (three voters), SIGKILL the leader (the other two
 // elect one and take a write), restart the killed one from its data dir (a voter again).
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import test from 'ava';
+import { freePorts } from '../bench/lib/ports.js';
 import { ManagedProcess } from '../bench/lib/process.js';
 import { waitFor } from '../bench/lib/wait.js';
 import * as controlPb from '../proto/gen/control.js';
@@ -16,18 +16,6 @@ interface Ready {
   readonly id: number;
   readonly address: string;
 }
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      s.close(() => {
-        resolve(typeof addr === 'object' && addr !== null ? addr.port : 0);
-      });
-    });
-  });
 
 const members = (address: string): Promise<pb.MembersResponse> => {
   const client = new pb.MembershipServiceClient(address, credentials.createInsecure());
@@ -132,7 +120,7 @@ test('manager main: init, two joins, the leader killed and restarted', async (t)
       '--data-dir',
       join(dir, name),
       '--listen',
-      `127.0.0.1:${await freePort()}`,
+      `127.0.0.1:${(await freePorts(1))[0]!}`,
     ]);
     byId.set(r.id, { name, address: r.address });
   }

@@ -6,13 +6,16 @@ import { fileURLToPath } from 'node:url';
 import { Cleanup } from '../../bench/lib/cleanup.js';
 import { freePorts } from '../../bench/lib/ports.js';
 import { ManagedProcess } from '../../bench/lib/process.js';
+import { waitFor } from '../../bench/lib/wait.js';
 import { main as tug } from '../../cli/main.js';
+import type { Service, Task } from '../../common/model.js';
 
 const keep = process.argv.includes('--keep');
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
 const MANAGER = fileURLToPath(new URL('../../manager/main.js', import.meta.url));
+const AGENT_COUNT = 3;
 const AGENTS = fileURLToPath(new URL('./hollow-agents-main.js', import.meta.url));
 
 /** The JSON ready line a process prints once serving, if it has `key`. */
@@ -59,12 +62,14 @@ const run = async (): Promise<void> => {
     const { process: agents } = await ManagedProcess.start({
       name: 'agents',
       command: process.execPath,
-      args: [AGENTS, '--manager', addr(0), '--count', '3'],
+      args: [AGENTS, '--manager', addr(0), '--count', String(AGENT_COUNT)],
       logFile: join(dir, 'agents.log'),
       ready: { parse: readyLine('nodes'), timeoutMs: 30_000 },
     });
     cleanup.trackProcess(agents);
-    say('Started 3 simulated agents (they report tasks running; real containers come next).\n');
+    say(
+      `Started ${AGENT_COUNT} simulated agents (they report tasks running; real containers come next).\n`,
+    );
 
     const io = {
       stdout: process.stdout,
@@ -78,11 +83,33 @@ const run = async (): Promise<void> => {
       if (code !== 0) throw new Error(`tug ${argv.join(' ')} exited ${code}`);
       say('');
     };
+    /** `tug get KIND -o json`, parsed (the CLI as a script would use it). */
+    const getJson = async <T>(kind: string): Promise<T[]> => {
+      let out = '';
+      const quiet = { ...io, stdout: { write: (x: string) => (out += x) } };
+      const code = await tug(['get', kind, '-o', 'json'], quiet);
+      if (code !== 0) throw new Error(`tug get ${kind} exited ${code}`);
+      return JSON.parse(out) as T[];
+    };
     await step(['get', 'nodes']);
     await step(['apply', '-f', 'manifests']);
     await step(['scale', 'web=5']);
-    // Give the scheduler and the agents a moment to report, then show where everything runs.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Wait until every task that should run reports running, then show where everything runs.
+    await waitFor(
+      async () => {
+        const services = await getJson<Service>('services');
+        const tasks = await getJson<Task>('tasks');
+        const expected = services.reduce(
+          (n, x) => n + (x.spec.mode.type === 'replicated' ? x.spec.mode.replicas : AGENT_COUNT),
+          0,
+        );
+        const running = tasks.filter(
+          (x) => x.desiredState === 'running' && x.status.state === 'running',
+        );
+        return expected > 0 && running.length === expected;
+      },
+      { what: 'every task running', timeoutMs: 30_000, intervalMs: 100 },
+    );
     await step(['get', 'services']);
     await step(['get', 'tasks']);
 

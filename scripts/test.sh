@@ -25,16 +25,20 @@ check "lint" npx eslint --max-warnings 0 .
 check "format" npx prettier --check --log-level warn .
 
 echo "== tests"
-tap=$(mktemp)
-trap 'rm -f "$tap"' EXIT
-npx ava --tap "$@" | tee "$tap"
+# ava's default reporter, not --tap: the TAP reporter itself crashes when a test worker crashes
+# (it cannot serialise the crash event), losing the whole run's results. Each test prints one
+# line starting with ✔ (passed) or ✘ (failed, timed out, or a worker that crashed or exited).
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+npx ava "$@" 2>&1 | tee "$log"
 ava_rc=${PIPESTATUS[0]}
-ok=$(grep -cE '^ok [0-9]+' "$tap" || true)
-notok=$(grep -cE '^not ok [0-9]+' "$tap" || true)
+plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
+ok=$(grep -cE '^[[:space:]]*✔' <<<"$plain" || true)
+notok=$(grep -cE '^[[:space:]]*✘' <<<"$plain" || true)
 passed=$((passed + ok))
 failed=$((failed + notok))
 if [ "$ava_rc" -ne 0 ] && [ "$notok" -eq 0 ]; then
-  # ava failed without a failing test line (crash, timeout, uncaught error): count it.
+  # ava failed without a failing test line: count it rather than lose it.
   failed=$((failed + 1))
 fi
 echo "$passed passed, $failed failed"

@@ -9,6 +9,7 @@ import * as pb from '../proto/gen/membership.js';
 import { Manager } from './manager.js';
 import { LEADER_ADDRESS_METADATA } from './membership.js';
 import { memberId, type MemberId } from './raft/core/index.js';
+import { stopOnSignals } from '../common/process.js';
 
 export interface ManagerConfig {
   readonly id: number;
@@ -235,25 +236,7 @@ const main = async (): Promise<void> => {
   process.stdout.write(
     `${JSON.stringify({ ready: true, id: manager.id, address: manager.address })}\n`,
   );
-  let stopping = false;
-  const onSignal = (sig: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log(`manager ${manager.id}: ${sig}, stopping`);
-    stop().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        log(`manager ${manager.id}: error while stopping: ${String(e)}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => {
-    onSignal('SIGTERM');
-  });
-  process.on('SIGINT', () => {
-    onSignal('SIGINT');
-  });
+  stopOnSignals(`manager ${manager.id}`, stop, log);
 };
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) {

@@ -7,6 +7,7 @@ import { openRaftMember } from '../member.js';
 import * as pb from '../../../proto/gen/kv.js';
 import { KvStateMachine } from './kv-state.js';
 import { createKvService } from './kv-service.js';
+import { stopOnSignals } from '../../../common/process.js';
 
 export interface KvServerArgs {
   readonly id: MemberId;
@@ -142,25 +143,7 @@ const main = async (): Promise<void> => {
     process.exit(2);
   }
   const stop = await runKvServer(args, log);
-  let stopping = false;
-  const onSignal = (sig: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log(`member ${args.id}: ${sig}, stopping`);
-    stop().then(
-      () => process.exit(0),
-      (e: unknown) => {
-        log(`member ${args.id}: error while stopping: ${String(e)}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => {
-    onSignal('SIGTERM');
-  });
-  process.on('SIGINT', () => {
-    onSignal('SIGINT');
-  });
+  stopOnSignals(`member ${args.id}`, stop, log);
 };
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) {

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(etcd-server etcd-client)
+# etcd: the Raft bench's reference; the rest: the agent's runtime, images and test registry.
+debs=(etcd-server etcd-client runc crun conmon tini busybox-static umoci skopeo docker-registry)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -15,9 +16,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts an etcd service on install; tug runs its own etcd processes only in benchmarks.
-  if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
-    systemctl stop etcd || true
-    systemctl disable etcd >/dev/null 2>&1 || true
+  # Same for docker-registry: tests and the demo run their own registries on loopback.
+  if command -v systemctl >/dev/null; then
+    for unit in etcd docker-registry; do
+      if systemctl is-active --quiet "$unit" 2>/dev/null; then
+        systemctl stop "$unit" || true
+        systemctl disable "$unit" >/dev/null 2>&1 || true
+      fi
+    done
   fi
 fi
 

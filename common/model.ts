@@ -68,11 +68,36 @@ export interface Healthcheck {
   readonly startPeriodMs: number;
 }
 
+/** What a rolling update does once too many new tasks failed (Swarm's `failure_action`). */
+export const UpdateFailureAction = { Pause: 'pause', Continue: 'continue' } as const;
+export type UpdateFailureAction = (typeof UpdateFailureAction)[keyof typeof UpdateFailureAction];
+
 export interface UpdateConfig {
   /** Tasks replaced at a time; 0 = all at once. */
   readonly parallelism: number;
   readonly delayMs: number;
   readonly order: 'stop-first' | 'start-first';
+  // The three below are optional only so that services stored before they existed still read;
+  // the manifest validator always fills them in. Absent means `updateConfigDefaults`.
+  /** Once failures exceed `maxFailureRatio`: stop replacing further tasks, or keep going. */
+  readonly failureAction?: UpdateFailureAction;
+  /** How long a new task is watched for failure after it reports running. */
+  readonly monitorMs?: number;
+  /** Failed new tasks tolerated, as a fraction (0..1) of the tasks the update replaces. */
+  readonly maxFailureRatio?: number;
+}
+
+/** Swarm's defaults (api/defaults/service.go) for the optional UpdateConfig fields. */
+export const updateConfigDefaults = {
+  failureAction: UpdateFailureAction.Pause,
+  monitorMs: 5000,
+  maxFailureRatio: 0,
+} as const;
+
+/** A placement preference level: spread tasks evenly over the values of a node label. */
+export interface PlacementPreference {
+  /** `node.labels.<name>` or `engine.labels.<name>`. */
+  readonly spread: string;
 }
 
 export interface Placement {
@@ -80,6 +105,8 @@ export interface Placement {
   readonly constraints: readonly string[];
   /** 0 = unlimited. */
   readonly maxReplicasPerNode: number;
+  /** Applied in order, each level splitting the nodes of the one before (Swarm's). Absent = none. */
+  readonly preferences?: readonly PlacementPreference[];
 }
 
 /** What runs: the part of a service spec a task carries with it (immutable per task). */
@@ -119,6 +146,30 @@ export interface Service {
   /** Bumped whenever spec changes (not on scale alone): tasks of an older specVersion get replaced. */
   readonly specVersion: number;
   readonly previousSpec?: ServiceSpec;
+  /** The last rolling update, written by the orchestrator; absent before the first one. */
+  readonly updateStatus?: UpdateStatus;
+}
+
+export const UpdateState = {
+  Updating: 'updating',
+  Paused: 'paused',
+  Completed: 'completed',
+} as const;
+export type UpdateState = (typeof UpdateState)[keyof typeof UpdateState];
+
+export interface UpdateStatus {
+  readonly state: UpdateState;
+  /** The spec version being rolled out; a status for an older version is history. */
+  readonly specVersion: number;
+  readonly startedAt: number;
+  /** Set when completed or paused. */
+  readonly finishedAt?: number;
+  /** Slots that were outdated when the update started (the failure ratio's denominator). */
+  readonly total: number;
+  /** New tasks of this update that ended on their own while it was in progress. */
+  readonly failures: number;
+  /** For people: progress, or why it paused (the failed task and its message). */
+  readonly message: string;
 }
 
 // ---- task ----------------------------------------------------------------------------------

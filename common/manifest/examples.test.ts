@@ -14,7 +14,8 @@ const sources = files.map((f) => ({
 }));
 
 test('manifests/: the expected examples exist', (t) => {
-  for (const f of ['web.yaml', 'worker-global.yaml', 'stack.yaml']) t.true(files.includes(f), f);
+  for (const f of ['web.yaml', 'worker-global.yaml', 'stack.yaml', 'spread-zones.yaml'])
+    t.true(files.includes(f), f);
 });
 
 for (const source of sources) {
@@ -36,6 +37,7 @@ test('manifests/: all examples can be applied together', (t) => {
     'Service/node-agent',
     'Service/queue-worker',
     'Service/web',
+    'Service/zoned',
   ]);
   const global = r.manifests.find((m) => m.name === 'node-agent');
   t.deepEqual(global?.kind === 'Service' ? global.spec.mode : undefined, { type: 'global' });

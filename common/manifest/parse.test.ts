@@ -53,7 +53,14 @@ test('parseManifests: fills every default of a minimal service', (t) => {
     networks: [],
     placement: { constraints: [], maxReplicasPerNode: 0 },
     restartPolicy: { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 },
-    update: { parallelism: 1, delayMs: 0, order: 'stop-first' },
+    update: {
+      parallelism: 1,
+      delayMs: 0,
+      order: 'stop-first',
+      failureAction: 'pause',
+      monitorMs: 5000,
+      maxFailureRatio: 0,
+    },
   });
 });
 
@@ -73,10 +80,10 @@ test('parseManifests: reads every field of a full service', (t) => {
         'ports: [{ target: 8080, published: 80, protocol: udp }]',
         'resources: { limits: { cpus: 0.5, memory: 64Mi, pids: 100 }, reservations: { cpus: 0.1, memory: 16Mi } }',
         'networks: [front]',
-        'placement: { constraints: ["node.labels.zone == a"], maxReplicasPerNode: 2 }',
+        'placement: { constraints: ["node.labels.zone == a"], maxReplicasPerNode: 2, preferences: [{ spread: node.labels.zone }, { spread: engine.labels.rack }] }',
         'restartPolicy: { condition: on-failure, delay: 500ms, maxAttempts: 3, window: 1m }',
         'healthcheck: { command: [/bin/true], interval: 5s, timeout: 2s, retries: 4, startPeriod: 10s }',
-        'update: { parallelism: 2, delay: 2s, order: start-first }',
+        'update: { parallelism: 2, delay: 2s, order: start-first, failureAction: continue, monitor: 30s, maxFailureRatio: 0.2 }',
         'mode: replicated',
         'replicas: 3',
       ]),
@@ -107,9 +114,20 @@ test('parseManifests: reads every field of a full service', (t) => {
       reservations: { cpus: 0.1, memoryBytes: 16 * 2 ** 20 },
     },
     networks: ['front'],
-    placement: { constraints: ['node.labels.zone == a'], maxReplicasPerNode: 2 },
+    placement: {
+      constraints: ['node.labels.zone == a'],
+      maxReplicasPerNode: 2,
+      preferences: [{ spread: 'node.labels.zone' }, { spread: 'engine.labels.rack' }],
+    },
     restartPolicy: { condition: 'on-failure', delayMs: 500, maxAttempts: 3, windowMs: 60_000 },
-    update: { parallelism: 2, delayMs: 2000, order: 'start-first' },
+    update: {
+      parallelism: 2,
+      delayMs: 2000,
+      order: 'start-first',
+      failureAction: 'continue',
+      monitorMs: 30_000,
+      maxFailureRatio: 0.2,
+    },
   });
 });
 
@@ -405,4 +423,29 @@ test('formatManifestErrors: prints file:line:column: field: message', (t) => {
   const thrown = new ManifestInvalidError(errors);
   t.is(thrown.code, 'manifest-invalid');
   t.is(thrown.errors, errors);
+});
+
+test('parseManifests: checks the update failure knobs and placement preferences', (t) => {
+  const errors = errorsOf(
+    service([
+      image,
+      'update: { failureAction: rollback, monitor: soon, maxFailureRatio: 1.5 }',
+      'placement: { preferences: [{ spread: zone }, { spreed: node.labels.a }, node.labels.b] }',
+    ]),
+  );
+  t.deepEqual(errors.map(where), [
+    ['a.yaml', 6, 28, 'spec.update.failureAction', 'invalid-value'],
+    ['a.yaml', 6, 47, 'spec.update.monitor', 'invalid-value'],
+    ['a.yaml', 6, 70, 'spec.update.maxFailureRatio', 'invalid-value'],
+    ['a.yaml', 7, 40, 'spec.placement.preferences[0].spread', 'invalid-value'],
+    ['a.yaml', 7, 48, 'spec.placement.preferences[1].spread', 'missing-field'],
+    ['a.yaml', 7, 50, 'spec.placement.preferences[1].spreed', 'unknown-field'],
+    ['a.yaml', 7, 75, 'spec.placement.preferences[2]', 'wrong-type'],
+  ]);
+  t.is(
+    errors[0]!.message,
+    '"rollback" is not supported yet (use pause or continue)',
+    'rollback is refused until the orchestrator implements it',
+  );
+  t.regex(errors[3]!.message, /node\.labels\.<name> or engine\.labels\.<name>/);
 });

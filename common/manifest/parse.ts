@@ -10,10 +10,12 @@ import type {
   ContainerSpec,
   Healthcheck,
   Network,
+  PlacementPreference,
   PortSpec,
   Resources,
   RestartCondition,
   ServiceSpec,
+  UpdateFailureAction,
 } from '../model.js';
 import { parseConstraint } from '../constraints.js';
 import { checkName, parseBytes, parseDurationMs, suggest } from './units.js';
@@ -106,7 +108,14 @@ export const manifestDefaults = {
   replicas: 1,
   stopGracePeriodMs: 10_000,
   restartPolicy: { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 },
-  update: { parallelism: 1, delayMs: 0, order: 'stop-first' },
+  update: {
+    parallelism: 1,
+    delayMs: 0,
+    order: 'stop-first',
+    failureAction: 'pause',
+    monitorMs: 5000,
+    maxFailureRatio: 0,
+  },
   healthcheck: { intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 },
   maxReplicasPerNode: 0,
 } as const;
@@ -563,6 +572,57 @@ const readHealthcheck = (f: Fields | undefined): Healthcheck | undefined => {
   };
 };
 
+const parseFailureAction = (s: string): Parsed<UpdateFailureAction> => {
+  if (s === 'pause' || s === 'continue') return { ok: true, value: s };
+  // Swarm's third action; accepted only once the orchestrator can roll back.
+  if (s === 'rollback')
+    return { ok: false, reason: 'is not supported yet (use pause or continue)' };
+  const near = suggest(s, ['pause', 'continue']);
+  return {
+    ok: false,
+    reason: `is not one of pause, continue${near === undefined ? '' : ` (did you mean "${near}"?)`}`,
+  };
+};
+
+/** A fraction from 0 to 1. */
+const ratio = (f: Fields, name: string): number | undefined => {
+  const e = f.get(name);
+  if (e === undefined) return undefined;
+  const n = scalarNumber(f.ctx, e.value, e.field);
+  if (n === undefined) return undefined;
+  if (!(n >= 0 && n <= 1)) {
+    report(f.ctx, e.value, e.field, ManifestErrorCode.InvalidValue, `${n} must be from 0 to 1`);
+    return undefined;
+  }
+  return n;
+};
+
+const spreadKey = /^(node|engine)\.labels\.[^\s=!]+$/;
+
+/** `preferences: [{spread: node.labels.zone}, …]`, in order (each level splits the one before). */
+const readPreferences = (placement: Fields): PlacementPreference[] => {
+  const out: PlacementPreference[] = [];
+  for (const { node, field } of items(placement, 'preferences') ?? []) {
+    const f = asMap(placement.ctx, node, field, ['spread']);
+    if (f === undefined) continue;
+    const spread = str(f, 'spread');
+    if (f.get('spread') === undefined) f.missing('spread');
+    if (spread === undefined) continue;
+    if (!spreadKey.test(spread)) {
+      report(
+        f.ctx,
+        f.get('spread')!.value,
+        f.child('spread'),
+        ManifestErrorCode.InvalidValue,
+        `"${spread}" must be node.labels.<name> or engine.labels.<name>`,
+      );
+      continue;
+    }
+    out.push({ spread });
+  }
+  return out;
+};
+
 const readService = (
   ctx: Ctx,
   spec: Fields,
@@ -692,7 +752,12 @@ const readService = (
     networkRefs.push({ name, at: posOf(ctx, node), field });
   }
 
-  const placementF = subMap(spec, 'placement', ['constraints', 'maxReplicasPerNode']);
+  const placementF = subMap(spec, 'placement', [
+    'constraints',
+    'maxReplicasPerNode',
+    'preferences',
+  ]);
+  const preferences = placementF === undefined ? [] : readPreferences(placementF);
   const constraints: string[] = [];
   if (placementF !== undefined) {
     for (const { node, field } of items(placementF, 'constraints') ?? []) {
@@ -706,7 +771,14 @@ const readService = (
 
   const restartF = subMap(spec, 'restartPolicy', ['condition', 'delay', 'maxAttempts', 'window']);
   const rd = manifestDefaults.restartPolicy;
-  const updateF = subMap(spec, 'update', ['parallelism', 'delay', 'order']);
+  const updateF = subMap(spec, 'update', [
+    'parallelism',
+    'delay',
+    'order',
+    'failureAction',
+    'monitor',
+    'maxFailureRatio',
+  ]);
   const ud = manifestDefaults.update;
 
   return {
@@ -724,6 +796,8 @@ const readService = (
         maxReplicasPerNode:
           (placementF && int(placementF, 'maxReplicasPerNode', 0)) ??
           manifestDefaults.maxReplicasPerNode,
+        // Only when given, so specs stored before preferences existed compare equal.
+        ...(preferences.length === 0 ? {} : { preferences }),
       },
       restartPolicy: {
         condition:
@@ -739,6 +813,10 @@ const readService = (
         delayMs: (updateF && duration(updateF, 'delay')) ?? ud.delayMs,
         order:
           (updateF && oneOf(updateF, 'order', ['stop-first', 'start-first'] as const)) ?? ud.order,
+        failureAction:
+          (updateF && checked(updateF, 'failureAction', parseFailureAction)) ?? ud.failureAction,
+        monitorMs: (updateF && duration(updateF, 'monitor')) ?? ud.monitorMs,
+        maxFailureRatio: (updateF && ratio(updateF, 'maxFailureRatio')) ?? ud.maxFailureRatio,
       },
     },
     networkRefs,

@@ -99,10 +99,19 @@ const serviceSpec = (networks: readonly string[]): fc.Arbitrary<ServiceSpec> =>
           }),
         })),
       networks: fc.subarray([...networks]),
-      placement: fc.record({
-        constraints: fc.array(constraint, { maxLength: 3 }),
-        maxReplicasPerNode: fc.nat({ max: 10 }),
-      }),
+      placement: fc.record(
+        {
+          constraints: fc.array(constraint, { maxLength: 3 }),
+          maxReplicasPerNode: fc.nat({ max: 10 }),
+          preferences: fc.array(
+            fc.record({
+              spread: fc.constantFrom('node.labels.zone', 'node.labels.rack', 'engine.labels.dc'),
+            }),
+            { minLength: 1, maxLength: 3 },
+          ),
+        },
+        { requiredKeys: ['constraints', 'maxReplicasPerNode'] },
+      ),
       restartPolicy: fc.record({
         condition: fc.constantFrom('none' as const, 'on-failure' as const, 'any' as const),
         delayMs: ms,
@@ -113,6 +122,9 @@ const serviceSpec = (networks: readonly string[]): fc.Arbitrary<ServiceSpec> =>
         parallelism: fc.nat({ max: 10 }),
         delayMs: ms,
         order: fc.constantFrom('stop-first' as const, 'start-first' as const),
+        failureAction: fc.constantFrom('pause' as const, 'continue' as const),
+        monitorMs: ms,
+        maxFailureRatio: fc.constantFrom(0, 0.1, 0.25, 1),
       }),
     })
     .map((s) => ({ ...s, container: compact<ServiceSpec['container']>(s.container) }));

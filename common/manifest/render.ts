@@ -44,6 +44,9 @@ export const manifestToDocument = (m: Manifest): Record<string, unknown> => {
       placement: {
         constraints: [...placement.constraints],
         maxReplicasPerNode: placement.maxReplicasPerNode,
+        ...(placement.preferences === undefined || placement.preferences.length === 0
+          ? {}
+          : { preferences: placement.preferences.map((p) => ({ spread: p.spread })) }),
       },
       restartPolicy: {
         condition: rp.condition,
@@ -66,6 +69,11 @@ export const manifestToDocument = (m: Manifest): Record<string, unknown> => {
         parallelism: update.parallelism,
         delay: formatDurationMs(update.delayMs),
         order: update.order,
+        ...(update.failureAction === undefined ? {} : { failureAction: update.failureAction }),
+        ...(update.monitorMs === undefined ? {} : { monitor: formatDurationMs(update.monitorMs) }),
+        ...(update.maxFailureRatio === undefined
+          ? {}
+          : { maxFailureRatio: update.maxFailureRatio }),
       },
       mode: mode.type,
       ...(mode.type === 'replicated' ? { replicas: mode.replicas } : {}),

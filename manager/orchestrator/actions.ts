@@ -1,6 +1,6 @@
 // What the orchestrator's decision cores return: actions for the shell to commit through the
 // store, plus the typed error for misuse. Shared by the replicated and global reconcilers.
-import type { NetworkId, NodeId, Task, TaskId } from '../../common/model.js';
+import type { NetworkId, NodeId, Task, TaskId, UpdateStatus } from '../../common/model.js';
 
 /**
  * A slot: a replica number (1..replicas) for replicated services, the node's id for global ones
@@ -37,7 +37,9 @@ export type Action =
   /** A rolling update waits for `update.delayMs` between batches: reconcile again at `at`. */
   | { readonly type: 'update-later'; readonly at: number }
   /** The service can't be reconciled as specified (e.g. an unparsable constraint); nothing changed. */
-  | { readonly type: 'blocked'; readonly reason: string };
+  | { readonly type: 'blocked'; readonly reason: string }
+  /** Write this as the service's `updateStatus` (only returned when it differs from the stored one). */
+  | { readonly type: 'update-status'; readonly status: UpdateStatus };
 
 export interface ReconcileDeps {
   /** Fresh task ids: injected so tests (and the simulator) are deterministic. */

@@ -75,7 +75,7 @@ class World {
   }
 
   /** Agents and scheduler move tasks forward; with chaos, running ones end on their own. */
-  step(rand: () => number, chaos: boolean): void {
+  step(rand: () => number, chaos: boolean, failingVersion?: number): void {
     const next: Record<string, TaskState> = {
       new: 'pending',
       pending: 'assigned',
@@ -92,6 +92,9 @@ class World {
         return this.withState(t, end, end === 'failed' ? 1 : end === 'complete' ? 0 : undefined);
       }
       const to = next[t.status.state];
+      if (to === 'running' && t.specVersion === failingVersion && r < 0.6) {
+        return this.withState(t, 'failed', 1);
+      }
       return to !== undefined && r < 0.6 ? this.withState(t, to) : t;
     });
   }
@@ -107,6 +110,63 @@ const slotViolation = (tasks: readonly Task[]): string | undefined => {
     live.set(t.slot, n);
   }
   return undefined;
+};
+
+/**
+ * The update order's bound, checked after every commit: stop-first, at most `replicas` tasks
+ * desired running and one per slot; start-first, at most `replicas + parallelism` (parallelism 0:
+ * twice replicas), at most two per slot and never two of the same spec version.
+ */
+const desiredViolation = (s: Service, tasks: readonly Task[]): string | undefined => {
+  const n = s.spec.mode.type === 'replicated' ? s.spec.mode.replicas : 0;
+  const { order, parallelism } = s.spec.update;
+  const wanted = tasks.filter((t) => isLive(t) && wantsRun(t));
+  const bound = order === 'stop-first' ? n : n + (parallelism === 0 ? n : parallelism);
+  if (wanted.length > bound) return `${wanted.length} desired running, bound ${bound}`;
+  const perSlot = new Map<number, Task[]>();
+  for (const t of wanted) perSlot.set(t.slot ?? -1, [...(perSlot.get(t.slot ?? -1) ?? []), t]);
+  for (const [slot, list] of perSlot) {
+    if (list.length > (order === 'stop-first' ? 1 : 2)) return `slot ${slot}: ${list.length}`;
+    if (new Set(list.map((t) => t.specVersion)).size < list.length)
+      return `slot ${slot}: two desired-running tasks of one spec version`;
+  }
+  return undefined;
+};
+
+/**
+ * Start-first: a running task of a kept slot is stopped only while the slot has another running
+ * task that stays (its replacement; or, when the spec changed again mid-replacement, the newer of
+ * two outdated tasks).
+ */
+const startFirstViolation = (
+  s: Service,
+  before: readonly Task[],
+  actions: readonly Action[],
+): string | undefined => {
+  const n = s.spec.mode.type === 'replicated' ? s.spec.mode.replicas : 0;
+  const stopped = new Set(actions.flatMap((a) => (a.type === 'shutdown-task' ? [a.taskId] : [])));
+  for (const t of before) {
+    if (!stopped.has(t.meta.id) || t.status.state !== 'running' || !wantsRun(t)) continue;
+    if (t.slot === undefined || t.slot > n) continue;
+    const replacement = before.some(
+      (x) =>
+        x.slot === t.slot &&
+        x !== t &&
+        x.status.state === 'running' &&
+        wantsRun(x) &&
+        !stopped.has(x.meta.id),
+    );
+    if (!replacement)
+      return `running ${t.meta.id} in slot ${t.slot} stopped before a replacement ran`;
+  }
+  return undefined;
+};
+
+/** Applies the update-status actions to the service, as the shell writes them. */
+const withStatus = (s: Service, actions: readonly Action[]): Service => {
+  let out = s;
+  for (const a of actions) if (a.type === 'update-status') out = { ...out, updateStatus: a.status };
+  return out;
 };
 
 const converged = (s: Service, tasks: readonly Task[]): boolean => {
@@ -136,10 +196,11 @@ const arbConfig = fc.record({
   windowMs: fc.constantFrom(500, 3000),
   parallelism: fc.constantFrom(0, 1, 2, 3),
   updateDelayMs: fc.constantFrom(0, 300, 2000),
+  order: fc.constantFrom('stop-first', 'start-first'),
   chaosRounds: fc.integer({ min: 0, max: 60 }),
 });
 
-test('orchestrator: converges to N running current tasks, one per slot, never two live in a slot', (t) => {
+test('orchestrator: converges to N running current tasks, one per slot, within the order bounds', (t) => {
   fc.assert(
     fc.property(arbConfig, (cfg) => {
       const rand = prng(cfg.seed);
@@ -153,30 +214,49 @@ test('orchestrator: converges to N running current tasks, one per slot, never tw
             // A finite window so that a service that used its attempts comes back eventually.
             windowMs: cfg.windowMs,
           },
-          update: { parallelism: cfg.parallelism, delayMs: cfg.updateDelayMs, order: 'stop-first' },
+          update: {
+            parallelism: cfg.parallelism,
+            delayMs: cfg.updateDelayMs,
+            order: cfg.order,
+            // Chaos fails new tasks too: only `continue` is bound to converge.
+            failureAction: 'continue',
+            monitorMs: 1000,
+          },
         });
       let s = service('web', spec(cfg.replicas[0]!), 1);
       const w = new World();
+      const stopFirst = cfg.order === 'stop-first';
       const round = (chaos: boolean): void => {
-        w.apply(reconcileReplicated(s, w.tasks, w.now, w.deps));
-        const v1 = slotViolation(w.tasks);
+        const actions = reconcileReplicated(s, w.tasks, w.now, w.deps);
+        const v0 = stopFirst ? undefined : startFirstViolation(s, w.tasks, actions);
+        if (v0 !== undefined) throw new Error(`at ${w.now}: ${v0}`);
+        w.apply(actions);
+        s = withStatus(s, actions);
+        const v1 = (stopFirst ? slotViolation(w.tasks) : undefined) ?? desiredViolation(s, w.tasks);
         if (v1 !== undefined) throw new Error(`after commit at ${w.now}: ${v1}`);
         w.step(rand, chaos);
-        const v2 = slotViolation(w.tasks);
+        const v2 = stopFirst ? slotViolation(w.tasks) : undefined;
         if (v2 !== undefined) throw new Error(`after agents at ${w.now}: ${v2}`);
         w.now += 1 + Math.floor(rand() * 400);
       };
       for (let i = 0; i < cfg.chaosRounds; i++) {
-        // Operators scale and change the spec while tasks fail.
+        // Operators scale and change the spec while tasks fail (the status is kept, as the
+        // control API keeps it).
         if (rand() < 0.1) {
           const replicas = cfg.replicas[Math.floor(rand() * cfg.replicas.length)]!;
-          s = service('web', spec(replicas), s.specVersion + (rand() < 0.5 ? 1 : 0));
+          const next = service('web', spec(replicas), s.specVersion + (rand() < 0.5 ? 1 : 0));
+          s = s.updateStatus === undefined ? next : { ...next, updateStatus: s.updateStatus };
         }
         round(true);
       }
       for (let i = 0; i < 400 && !converged(s, w.tasks); i++) round(false);
       if (!converged(s, w.tasks)) throw new Error(`not converged at ${w.now}`);
-      // Converged means quiet: nothing left to do.
+      // Converged means quiet once the monitor period has passed: the status says completed.
+      w.now += 1000;
+      for (let i = 0; i < 3; i++) s = withStatus(s, reconcileReplicated(s, w.tasks, w.now, w.deps));
+      const st = s.updateStatus;
+      if (st !== undefined && st.specVersion === s.specVersion && st.state !== 'completed')
+        throw new Error(`update ${st.state} after convergence: ${st.message}`);
       return reconcileReplicated(s, w.tasks, w.now, w.deps).length === 0;
     }),
     { numRuns: 300 },
@@ -288,6 +368,96 @@ test('orchestrator: a rolling update never takes more than parallelism slots out
         return converged(s, w.tasks);
       },
     ),
+    { numRuns: 200 },
+  );
+  t.pass();
+});
+
+const arbUpdate = fc.record({
+  seed: fc.integer(),
+  replicas: fc.integer({ min: 1, max: 8 }),
+  parallelism: fc.constantFrom(0, 1, 2, 3),
+  maxFailureRatio: fc.constantFrom(0, 0.2, 0.5),
+  order: fc.constantFrom('stop-first', 'start-first'),
+});
+
+/** Runs an update to version 2 whose every new task fails on start; returns the world. */
+const failingUpdate = (
+  cfg: typeof arbUpdate extends fc.Arbitrary<infer C> ? C : never,
+  failureAction: 'pause' | 'continue',
+  rounds: number,
+  each: (s: Service, w: World) => void,
+): { s: Service; w: World } => {
+  const rand = prng(cfg.seed);
+  const spec = serviceSpec({
+    mode: { type: 'replicated', replicas: cfg.replicas },
+    update: {
+      parallelism: cfg.parallelism,
+      delayMs: 0,
+      order: cfg.order,
+      failureAction,
+      maxFailureRatio: cfg.maxFailureRatio,
+      monitorMs: 500,
+    },
+  });
+  const w = new World();
+  let s = service('web', spec, 1);
+  for (let i = 0; i < 300 && !converged(s, w.tasks); i++) {
+    w.apply(reconcileReplicated(s, w.tasks, w.now, w.deps));
+    w.step(rand, false);
+    w.now += 1 + Math.floor(rand() * 100);
+  }
+  if (!converged(s, w.tasks)) throw new Error('version 1 did not converge');
+  s = service('web', spec, 2);
+  for (let i = 0; i < rounds; i++) {
+    const actions = reconcileReplicated(s, w.tasks, w.now, w.deps);
+    w.apply(actions);
+    s = withStatus(s, actions);
+    const v = desiredViolation(s, w.tasks);
+    if (v !== undefined) throw new Error(v);
+    each(s, w);
+    w.step(rand, false, 2);
+    w.now += 1 + Math.floor(rand() * 100);
+  }
+  return { s, w };
+};
+
+/** Slots the update has taken: its old task stopped by us (stop-first) or a new task created. */
+const slotsTried = (w: World): number =>
+  new Set(
+    w.tasks
+      .filter((t) => t.specVersion === 2 || (t.specVersion === 1 && !wantsRun(t)))
+      .map((t) => t.slot),
+  ).size;
+
+test('orchestrator: failure action pause stops taking slots once failures exceed maxFailureRatio', (t) => {
+  fc.assert(
+    fc.property(arbUpdate, (cfg) => {
+      const p = cfg.parallelism === 0 ? cfg.replicas : cfg.parallelism;
+      // Slots whose replacement failed free their place; the failures seen stay within the
+      // ratio until the pause, so at most that many plus one batch are ever tried.
+      const bound = Math.floor(cfg.maxFailureRatio * cfg.replicas) + p;
+      let pausedAt: number | undefined;
+      const { s, w } = failingUpdate(cfg, 'pause', 300, (s, w) => {
+        if (s.updateStatus?.state === 'paused' && pausedAt === undefined) pausedAt = slotsTried(w);
+        if (slotsTried(w) > bound) throw new Error(`${slotsTried(w)} slots tried, bound ${bound}`);
+      });
+      if (s.updateStatus?.state !== 'paused') throw new Error('never paused');
+      // Nothing new was tried after the pause.
+      return slotsTried(w) === pausedAt;
+    }),
+    { numRuns: 200 },
+  );
+  t.pass();
+});
+
+test('orchestrator: failure action continue tries every slot however many new tasks fail', (t) => {
+  fc.assert(
+    fc.property(arbUpdate, (cfg) => {
+      const { s, w } = failingUpdate(cfg, 'continue', 400, () => undefined);
+      if (s.updateStatus?.state !== 'updating') throw new Error(`${s.updateStatus?.state}`);
+      return slotsTried(w) === cfg.replicas && s.updateStatus.failures > 0;
+    }),
     { numRuns: 200 },
   );
   t.pass();

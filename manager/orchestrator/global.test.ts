@@ -26,6 +26,8 @@ const summary = (actions: readonly Action[]): string[] =>
         return `update at ${a.at}`;
       case 'blocked':
         return `blocked: ${a.reason}`;
+      case 'update-status':
+        return `status ${a.status.state} v${a.status.specVersion}: ${a.status.message}`;
     }
   });
 
@@ -100,6 +102,7 @@ test('global: rolling update across nodes, parallelism 1', (t) => {
   const tasks = [on('a', 'ta'), on('b', 'tb')];
   t.deepEqual(summary(reconcileGlobal(s, tasks, nodes, 0, ids())), [
     'shutdown ta: update to spec version 2',
+    'status updating v2: update in progress',
   ]);
   const stopped = [
     {
@@ -109,10 +112,30 @@ test('global: rolling update across nodes, parallelism 1', (t) => {
     },
     tasks[1]!,
   ];
-  t.deepEqual(summary(reconcileGlobal(s, stopped, nodes, 0, ids())), ['create a update']);
+  t.deepEqual(summary(reconcileGlobal(s, stopped, nodes, 0, ids())), [
+    'create a update',
+    'status updating v2: update in progress',
+  ]);
 });
 
 test('global: refuses a replicated service', (t) => {
   const r = service('r', serviceSpec());
   t.throws(() => reconcileGlobal(r, [], [], 0, ids()), { instanceOf: OrchestratorMisuseError });
+});
+
+test('global: start-first starts the new task on the node beside the old one; not on a paused node', (t) => {
+  const s = global(
+    { update: { parallelism: 0, delayMs: 0, order: 'start-first', failureAction: 'pause' } },
+    2,
+  );
+  const nodes = [node('a'), node('p', { availability: 'pause' })];
+  const tasks = [on('a', 'ta'), on('p', 'tp')];
+  t.deepEqual(summary(reconcileGlobal(s, tasks, nodes, 0, ids())), [
+    'create a update',
+    'status updating v2: update in progress',
+  ]);
+  const replaced = [...tasks, on('a', 'na', { specVersion: 2, createdAt: 1 })];
+  t.deepEqual(summary(reconcileGlobal(s, replaced, nodes, 5, ids())).slice(0, 1), [
+    'shutdown ta: replaced by na',
+  ]);
 });

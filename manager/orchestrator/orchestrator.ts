@@ -157,6 +157,17 @@ export class Orchestrator {
           later = Math.min(later ?? Infinity, a.at);
         } else if (a.type === 'blocked') {
           this.deps.log?.(`orchestrator: service ${id} blocked: ${a.reason}`);
+        } else if (a.type === 'update-status') {
+          // Not counted against maxChangesPerTx: one small write, and the status must not lag
+          // behind the task changes that caused it.
+          const svc = s.get('service', id);
+          if (svc !== undefined) {
+            changes.push({
+              op: 'update',
+              kind: 'service',
+              object: { ...svc, updateStatus: a.status },
+            });
+          }
         } else if (changes.length >= this.maxChanges) {
           truncated = true;
         } else if (a.type === 'create-task') {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import type { Task, TaskId } from '../../common/model.js';
+import type { Service, Task, TaskId, UpdateStatus } from '../../common/model.js';
 import { service, serviceSpec, task } from '../../common/testing/model-fixtures.js';
 import type { Action, ReconcileDeps } from './actions.js';
 import { OrchestratorMisuseError } from './actions.js';
@@ -26,8 +26,24 @@ const summary = (actions: readonly Action[]): string[] =>
         return `update at ${a.at}`;
       case 'blocked':
         return `blocked: ${a.reason}`;
+      case 'update-status':
+        return `status ${a.status.state} v${a.status.specVersion}: ${a.status.message}`;
     }
   });
+
+/** The service with its update to the current spec version already under way (status stored). */
+const updating = (s: Service, o: Partial<UpdateStatus> = {}): Service => ({
+  ...s,
+  updateStatus: {
+    state: 'updating',
+    specVersion: s.specVersion,
+    startedAt: 0,
+    total: 1,
+    failures: 0,
+    message: 'update in progress',
+    ...o,
+  },
+});
 
 const run = (slot: number, id: string, o: Parameters<typeof task>[1] = {}): Task =>
   task(id, { service: 'web', slot, state: 'running', nodeId: 'n1', ...o });
@@ -131,11 +147,15 @@ test('replicated: a slot whose task we stopped is refilled at once, without the 
 
 test('replicated: stop-first, nothing starts in a slot while its old task is stopping', (t) => {
   const stopping = run(1, 'a', { desiredState: 'shutdown', specVersion: 1 });
-  t.deepEqual(summary(reconcileReplicated(replicated(1, {}, 2), [stopping], 0, ids())), []);
+  t.deepEqual(summary(reconcileReplicated(replicated(1, {}, 2), [stopping], 0, ids())), [
+    'status updating v2: update in progress',
+  ]);
 });
 
 test('replicated: rolling update goes parallelism slots at a time, stop-first', (t) => {
-  const s = replicated(4, { update: { parallelism: 2, delayMs: 0, order: 'stop-first' } }, 2);
+  const s = updating(
+    replicated(4, { update: { parallelism: 2, delayMs: 0, order: 'stop-first' } }, 2),
+  );
   const old = [1, 2, 3, 4].map((i) => run(i, `old${i}`, { createdAt: 0 }));
   t.deepEqual(summary(reconcileReplicated(s, old, 10, ids())), [
     'shutdown old1: update to spec version 2',
@@ -162,7 +182,9 @@ test('replicated: rolling update goes parallelism slots at a time, stop-first', 
 });
 
 test('replicated: with an update delay, the next batch waits for the last one to run plus delayMs', (t) => {
-  const s = replicated(2, { update: { parallelism: 1, delayMs: 1000, order: 'stop-first' } }, 2);
+  const s = updating(
+    replicated(2, { update: { parallelism: 1, delayMs: 1000, order: 'stop-first' } }, 2),
+  );
   const tasks = [
     run(1, 'old1', { state: 'shutdown', desiredState: 'shutdown', createdAt: 0 }),
     run(1, 'new1', { state: 'running', specVersion: 2, createdAt: 10, timestamp: 500 }),
@@ -200,4 +222,136 @@ test('replicated: two desired-running tasks in a slot (from outside) are cut to 
 test('replicated: refuses a global service', (t) => {
   const g = service('g', serviceSpec({ mode: { type: 'global' } }));
   t.throws(() => reconcileReplicated(g, [], 0, ids()), { instanceOf: OrchestratorMisuseError });
+});
+
+const startFirst = (replicas: number, parallelism: number, version = 2) =>
+  updating(
+    replicated(replicas, { update: { parallelism, delayMs: 0, order: 'start-first' } }, version),
+  );
+
+test('replicated: start-first starts the new task beside the old one, which stops once it runs', (t) => {
+  const s = startFirst(3, 2);
+  const old = [1, 2, 3].map((i) => run(i, `old${i}`, { createdAt: 0 }));
+  t.deepEqual(summary(reconcileReplicated(s, old, 10, ids())), [
+    'create 1 update v2',
+    'create 2 update v2',
+  ]);
+  const starting = [
+    ...old,
+    run(1, 'new1', { state: 'starting', specVersion: 2, createdAt: 10 }),
+    run(2, 'new2', { state: 'running', specVersion: 2, createdAt: 10, timestamp: 20 }),
+  ];
+  // new2 runs: old2 goes and its place is free; new1 does not yet, so old1 stays and holds one.
+  t.deepEqual(summary(reconcileReplicated(s, starting, 30, ids())), [
+    'shutdown old2: replaced by new2',
+    'create 3 update v2',
+  ]);
+});
+
+test('replicated: start-first retries a failed replacement by the restart policy, the old task serving', (t) => {
+  const s = updating(
+    replicated(
+      1,
+      {
+        update: { parallelism: 1, delayMs: 0, order: 'start-first', failureAction: 'continue' },
+        restartPolicy: { condition: 'any', delayMs: 500, maxAttempts: 0, windowMs: 0 },
+      },
+      2,
+    ),
+  );
+  const tasks = [
+    run(1, 'old1', { createdAt: 0 }),
+    run(1, 'new1', { state: 'failed', specVersion: 2, createdAt: 10, timestamp: 100 }),
+  ];
+  t.deepEqual(summary(reconcileReplicated(s, tasks, 200, ids())), [
+    'restart 1 at 600',
+    'status updating v2: update in progress, 1 new tasks failed (last: task new1 failed)',
+  ]);
+  const counted = { ...s, updateStatus: { ...s.updateStatus!, failures: 1 } };
+  t.deepEqual(summary(reconcileReplicated(counted, tasks, 600, ids())), ['create 1 update v2']);
+});
+
+test('replicated: failure action pause stops replacing once failures exceed maxFailureRatio', (t) => {
+  const cfg = { parallelism: 1, delayMs: 0, order: 'stop-first', maxFailureRatio: 0.25 } as const;
+  const s = updating(replicated(4, { update: { ...cfg, failureAction: 'pause' } }, 2), {
+    total: 4,
+  });
+  const oneFailed = [
+    run(1, 'old1', { state: 'shutdown', desiredState: 'shutdown', createdAt: 0 }),
+    run(1, 'new1', { state: 'failed', specVersion: 2, createdAt: 10, timestamp: 50 }),
+    ...[2, 3, 4].map((i) => run(i, `old${i}`, { createdAt: 0 })),
+  ];
+  // 1 of 4 is not more than 0.25: the failed slot restarts and the update goes on.
+  t.deepEqual(summary(reconcileReplicated(s, oneFailed, 60, ids())), [
+    'create 1 restart v2',
+    'shutdown old2: update to spec version 2',
+    'status updating v2: update in progress, 1 new tasks failed (last: task new1 failed)',
+  ]);
+  const twoFailed = [
+    ...oneFailed,
+    run(1, 'new1b', { state: 'failed', specVersion: 2, createdAt: 60, timestamp: 70 }),
+  ];
+  const actions = summary(reconcileReplicated(s, twoFailed, 80, ids()));
+  t.deepEqual(actions, [
+    'create 1 restart v2',
+    'status paused v2: update paused: 2 of 4 new tasks failed, more than maxFailureRatio 0.25 ' +
+      '(last: task new1b failed)',
+  ]);
+  // Paused stays paused: no further slot is taken.
+  const paused = { ...s, updateStatus: { ...s.updateStatus!, state: 'paused' as const } };
+  t.deepEqual(
+    summary(reconcileReplicated(paused, [oneFailed[0]!, ...oneFailed.slice(2)], 90, ids())),
+    ['create 1 update v2'],
+  );
+  // Continue keeps going whatever fails.
+  const cont = updating(replicated(4, { update: { ...cfg, failureAction: 'continue' } }, 2), {
+    total: 4,
+    failures: 2,
+  });
+  t.deepEqual(summary(reconcileReplicated(cont, twoFailed, 80, ids())), [
+    'create 1 restart v2',
+    'shutdown old2: update to spec version 2',
+  ]);
+});
+
+test('replicated: an update completes once every slot runs the new spec for monitorMs', (t) => {
+  const s = updating(
+    replicated(
+      1,
+      { update: { parallelism: 1, delayMs: 0, order: 'stop-first', monitorMs: 5000 } },
+      2,
+    ),
+  );
+  const tasks = [
+    run(1, 'old1', { state: 'shutdown', desiredState: 'shutdown', createdAt: 0 }),
+    run(1, 'new1', { state: 'running', specVersion: 2, createdAt: 10, timestamp: 100 }),
+  ];
+  t.deepEqual(summary(reconcileReplicated(s, tasks, 200, ids())), ['update at 5100']);
+  t.deepEqual(summary(reconcileReplicated(s, tasks, 5100, ids())), [
+    'status completed v2: update completed',
+  ]);
+  const done = { ...s, updateStatus: { ...s.updateStatus!, state: 'completed' as const } };
+  t.deepEqual(summary(reconcileReplicated(done, tasks, 5200, ids())), []);
+});
+
+test('replicated: a new spec version starts an update status counting the outdated slots', (t) => {
+  const s = replicated(3, {}, 2);
+  const actions = reconcileReplicated(
+    s,
+    [1, 2, 3].map((i) => run(i, `o${i}`)),
+    7,
+    ids(),
+  );
+  const st = actions.find((a) => a.type === 'update-status');
+  if (st?.type !== 'update-status') return t.fail();
+  t.deepEqual(st.status, {
+    state: 'updating',
+    specVersion: 2,
+    startedAt: 7,
+    total: 3,
+    failures: 0,
+    message: 'update in progress',
+  });
+  // A service created at its version has nothing to update and gets no status.
+  t.false(reconcileReplicated(replicated(3), [], 0, ids()).some((a) => a.type === 'update-status'));
 });

@@ -352,3 +352,97 @@ test('shells: after any run of scales, node flaps and failures, each slot 1..N h
   );
   t.pass();
 });
+
+test('shells: a start-first update writes its status, pauses on a failure and completes after monitor', async (t) => {
+  const h = await setup(nodes3());
+  const base = makeService('s1', 'web', 2);
+  const svc: Service = {
+    ...base,
+    spec: {
+      ...base.spec,
+      update: {
+        parallelism: 1,
+        delayMs: 0,
+        order: 'start-first',
+        failureAction: 'pause',
+        monitorMs: 1000,
+        maxFailureRatio: 0,
+      },
+    },
+  };
+  await h.write([{ op: 'create', kind: 'service', object: svc }]);
+  await h.settle();
+  // The agents (faked): every assigned task runs; every one of `failing` spec version fails.
+  const agents = async (failing?: number): Promise<void> => {
+    const now = h.clock.now();
+    const tx: Change[] = h
+      .tasksOf('s1')
+      .filter((x) => x.status.state === TaskState.Assigned)
+      .map((x) => ({
+        op: 'update',
+        kind: 'task',
+        object: {
+          ...x,
+          status: {
+            state: x.specVersion === failing ? TaskState.Failed : TaskState.Running,
+            timestamp: now,
+            message: x.specVersion === failing ? 'exit 1' : '',
+          },
+        },
+      }));
+    if (tx.length > 0) await h.write(tx);
+    await h.settle();
+  };
+  await agents();
+  const bump = async (image: string): Promise<void> => {
+    const cur = h.store.get('service', 's1')!;
+    const spec = { ...cur.spec, container: { ...cur.spec.container, image } };
+    await h.write([
+      { op: 'update', kind: 'service', object: { ...cur, spec, specVersion: cur.specVersion + 1 } },
+    ]);
+    await h.settle();
+  };
+  await bump('busybox:2');
+  t.like(h.store.get('service', 's1')!.updateStatus, {
+    state: 'updating',
+    specVersion: 2,
+    total: 2,
+  });
+  // Start-first: both old tasks still desired running beside one new task.
+  t.is(h.live('s1').length, 3);
+  await agents(2);
+  const paused = h.store.get('service', 's1')!.updateStatus!;
+  t.like(paused, { state: 'paused', failures: 1 });
+  t.regex(paused.message, /update paused: 1 of 2 new tasks failed.*exit 1/);
+  // The old tasks keep serving; the failed one is not tried again.
+  t.deepEqual(
+    h
+      .live('s1')
+      .filter((x) => !isTerminal(x.status.state))
+      .map((x) => [x.slot, x.specVersion, x.status.state])
+      .sort(),
+    [
+      [1, 1, 'running'],
+      [2, 1, 'running'],
+    ],
+  );
+  // A new spec version resumes with a new update, which completes once monitor has passed.
+  await bump('busybox:3');
+  for (let i = 0; i < 6; i++) await agents();
+  t.like(h.store.get('service', 's1')!.updateStatus, { state: 'updating', specVersion: 3 });
+  h.clock.advance(1000);
+  await h.settle();
+  t.like(h.store.get('service', 's1')!.updateStatus, { state: 'completed', specVersion: 3 });
+  t.deepEqual(
+    h
+      .live('s1')
+      .filter((x) => !isTerminal(x.status.state))
+      .map((x) => [x.slot, x.specVersion])
+      .sort(),
+    [
+      [1, 3],
+      [2, 3],
+    ],
+  );
+  await h.stop();
+});

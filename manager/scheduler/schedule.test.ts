@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import type { Node, Task } from '../../common/model.js';
+import type { Node, NodeId, ServiceId, Task } from '../../common/model.js';
 import { isTerminal } from '../../common/model.js';
 import { firstFailed, parseConstraints } from '../../common/constraints.js';
 import { Mi, node, task } from '../../common/testing/model-fixtures.js';
@@ -343,6 +343,101 @@ test('schedule: the decision does not depend on the order nodes are given in', (
       return JSON.stringify(a) === JSON.stringify(b);
     }),
     { numRuns: 300 },
+  );
+  t.pass();
+});
+
+const withPrefs = (t1: Task, ...spread: string[]): Task => ({
+  ...t1,
+  placement: { ...t1.placement, preferences: spread.map((s) => ({ spread: s })) },
+});
+
+const zoneCounts = (
+  nodes: readonly Node[],
+  assignments: readonly { nodeId: string }[],
+  key = 'zone',
+): Record<string, number> => {
+  const out: Record<string, number> = {};
+  for (const a of assignments) {
+    const z = nodes.find((n) => n.meta.id === a.nodeId)!.spec.labels[key] ?? '';
+    out[z] = (out[z] ?? 0) + 1;
+  }
+  return out;
+};
+
+test('schedule: spread preference, 6 replicas over zones of 2 and 4 nodes land 3 in each', (t) => {
+  const nodes = [
+    ...['a1', 'a2'].map((id) => node(id, { labels: { zone: 'a' } })),
+    ...['b1', 'b2', 'b3', 'b4'].map((id) => node(id, { labels: { zone: 'b' } })),
+  ];
+  const tasks = [1, 2, 3, 4, 5, 6].map((i) => withPrefs(task(`t${i}`), 'node.labels.zone'));
+  const r = schedule({ tasks, nodes, assigned: [] });
+  t.deepEqual(zoneCounts(nodes, r.assignments), { a: 3, b: 3 });
+  // Without the preference, spreading over nodes puts 4 in the bigger zone.
+  const plain = schedule({ tasks: tasks.map((x) => task(x.meta.id)), nodes, assigned: [] });
+  t.deepEqual(zoneCounts(nodes, plain.assignments), { a: 2, b: 4 });
+});
+
+test('schedule: spread preferences apply in order, nodes without the label form their own group', (t) => {
+  const nodes = [
+    node('a1', { labels: { zone: 'a', rack: '1' } }),
+    node('a2', { labels: { zone: 'a', rack: '1' } }),
+    node('a3', { labels: { zone: 'a', rack: '2' } }),
+    node('b1', { labels: { zone: 'b', rack: '1' } }),
+    node('x', {}),
+  ];
+  const tasks = [1, 2, 3, 4, 5, 6].map((i) =>
+    withPrefs(task(`t${i}`), 'node.labels.zone', 'node.labels.rack'),
+  );
+  const r = schedule({ tasks, nodes, assigned: [] });
+  t.deepEqual(zoneCounts(nodes, r.assignments), { '': 2, a: 2, b: 2 });
+  const inA = r.assignments.filter((a) => a.nodeId.startsWith('a'));
+  // Within zone a, racks 1 and 2 get one each.
+  t.deepEqual(zoneCounts(nodes, inA, 'rack'), { '1': 1, '2': 1 });
+  // Engine labels work the same way; existing tasks count.
+  const engine = [
+    node('e1', { engineLabels: { dc: 'x' } }),
+    node('e2', { engineLabels: { dc: 'y' } }),
+  ];
+  const onX = task('old', { nodeId: 'e1', state: 'running' });
+  t.is(placedOn(withPrefs(task('n'), 'engine.labels.dc'), engine, [onX]), 'e2');
+});
+
+test('schedule: a node faulty for the service ranks after every other, but still takes work', (t) => {
+  const nodes = [node('a'), node('b')];
+  const faulty = new Map([['svc' as ServiceId, new Set(['a' as NodeId])]]);
+  const r = schedule({ tasks: [task('t1'), task('t2')], nodes, assigned: [], faulty });
+  t.deepEqual(
+    r.assignments.map((a) => a.nodeId),
+    ['b', 'b'],
+  );
+  const other = task('o', { service: 'other' });
+  const onA = (r2: ReturnType<typeof schedule>): boolean => r2.assignments[0]?.nodeId === 'a';
+  t.true(onA(schedule({ tasks: [other], nodes, assigned: [], faulty })));
+  t.true(onA(schedule({ tasks: [task('t')], nodes: [node('a')], assigned: [], faulty })));
+});
+
+test('schedule: with one spread level, a batch on idle nodes that all pass differs by at most 1 per value', (t) => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.constantFrom('a', 'b', 'c', undefined), { minLength: 1, maxLength: 12 }),
+      fc.integer({ min: 1, max: 30 }),
+      (zones, n) => {
+        const nodes = zones.map((z, i) =>
+          node(`n${String(i).padStart(2, '0')}`, { labels: z === undefined ? {} : { zone: z } }),
+        );
+        const tasks = Array.from({ length: n }, (_, i) =>
+          withPrefs(task(`t${i}`), 'node.labels.zone'),
+        );
+        const r = schedule({ tasks, nodes, assigned: [] });
+        if (r.assignments.length !== n) return false;
+        const counts = zoneCounts(nodes, r.assignments);
+        const groups = new Set(zones.map((z) => z ?? ''));
+        const values = [...groups].map((g) => counts[g] ?? 0);
+        return Math.max(...values) - Math.min(...values) <= 1;
+      },
+    ),
+    { numRuns: 500 },
   );
   t.pass();
 });

@@ -18,6 +18,11 @@ export interface ScheduleInput {
   readonly nodes: readonly Node[];
   /** Tasks already on nodes and not terminal: they hold resources and count for spreading. */
   readonly assigned: readonly Task[];
+  /**
+   * Per service, nodes that failed its tasks repeatedly of late (`node-failures.ts`): they still
+   * pass the filters but rank after every other node (Swarm's potentially faulty nodes).
+   */
+  readonly faulty?: ReadonlyMap<ServiceId, ReadonlySet<NodeId>>;
 }
 
 export interface Assignment {
@@ -178,11 +183,58 @@ const passes = (
 };
 
 /** Negative when `a` is the better node for a task of `service`. */
-const rank = (a: NodeLoad, b: NodeLoad, service: ServiceId): number =>
+const rank = (
+  a: NodeLoad,
+  b: NodeLoad,
+  service: ServiceId,
+  faulty: ReadonlySet<NodeId> | undefined,
+): number =>
+  Number(faulty?.has(a.node.meta.id) ?? false) - Number(faulty?.has(b.node.meta.id) ?? false) ||
   (a.perService.get(service) ?? 0) - (b.perService.get(service) ?? 0) ||
   a.tasks - b.tasks ||
   freeMemory(b) - freeMemory(a) ||
   (a.node.meta.id < b.node.meta.id ? -1 : a.node.meta.id > b.node.meta.id ? 1 : 0);
+
+/** The value a node has for a preference's `node.labels.X` / `engine.labels.X`; '' when unset. */
+export const spreadValue = (node: Node, spread: string): string => {
+  const operator = 'node.labels.';
+  const engine = 'engine.labels.';
+  if (spread.startsWith(operator)) return node.spec.labels[spread.slice(operator.length)] ?? '';
+  if (spread.startsWith(engine)) return node.description.labels[spread.slice(engine.length)] ?? '';
+  return '';
+};
+
+/**
+ * Placement preferences as Swarm applies them: each level splits the nodes that passed the
+ * filters into groups by the label's value (nodes without it form one group of their own) and
+ * keeps the group holding the fewest tasks of the service, ties to the smallest value; the next
+ * level splits that group. What is left is ranked as usual.
+ */
+const preferred = (passing: readonly NodeLoad[], task: Task): readonly NodeLoad[] => {
+  let pool = passing;
+  for (const pref of task.placement.preferences ?? []) {
+    const groups = new Map<string, { loads: NodeLoad[]; tasks: number }>();
+    for (const l of pool) {
+      const v = spreadValue(l.node, pref.spread);
+      const g = groups.get(v) ?? { loads: [], tasks: 0 };
+      g.loads.push(l);
+      g.tasks += l.perService.get(task.serviceId) ?? 0;
+      groups.set(v, g);
+    }
+    let best: [string, { loads: NodeLoad[]; tasks: number }] | undefined;
+    for (const entry of groups) {
+      if (
+        best === undefined ||
+        entry[1].tasks < best[1].tasks ||
+        (entry[1].tasks === best[1].tasks && entry[0] < best[0])
+      )
+        best = entry;
+    }
+    if (best === undefined) return pool;
+    pool = best[1].loads;
+  }
+  return pool;
+};
 
 export const schedule = (input: ScheduleInput): ScheduleResult => {
   const loads = new Map<NodeId, NodeLoad>();
@@ -217,10 +269,11 @@ export const schedule = (input: ScheduleInput): ScheduleResult => {
     const candidates =
       task.nodeId === undefined ? all : all.filter((l) => l.node.meta.id === task.nodeId);
     const rejections = newRejections();
+    const passing = candidates.filter((load) => passes(load, task, parsed.value, rejections));
+    const faulty = input.faulty?.get(task.serviceId);
     let best: NodeLoad | undefined;
-    for (const load of candidates) {
-      if (!passes(load, task, parsed.value, rejections)) continue;
-      if (best === undefined || rank(load, best, task.serviceId) < 0) best = load;
+    for (const load of preferred(passing, task)) {
+      if (best === undefined || rank(load, best, task.serviceId, faulty) < 0) best = load;
     }
     if (best === undefined) {
       unschedulable.push({ taskId: id, reason: explain(rejections, task, candidates.length) });

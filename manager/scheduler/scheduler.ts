@@ -9,6 +9,8 @@ import type { Change, MemoryStore, StoreEvent, StoreWriter } from '../store/inde
 import { followStore, runLoops, update } from '../store/index.js';
 import type { ScheduleResult } from './schedule.js';
 import { schedule } from './schedule.js';
+import type { NodeFailuresConfig } from './node-failures.js';
+import { NodeFailures } from './node-failures.js';
 
 export interface SchedulerDeps {
   readonly store: MemoryStore;
@@ -19,6 +21,8 @@ export interface SchedulerDeps {
   readonly maxChangesPerTx?: number;
   /** Wait before retrying after a write could not be replicated. Default 1000. */
   readonly retryMs?: number;
+  /** When a node counts as faulty for a service (default: 5 failed tasks in 5 minutes). */
+  readonly nodeFailures?: NodeFailuresConfig;
 }
 
 /**
@@ -51,11 +55,13 @@ export class Scheduler {
   private running = false;
   private wake: (() => void) | null = null;
   private retryTimer: (() => void) | null = null;
+  private readonly failures: NodeFailures;
 
   constructor(deps: SchedulerDeps) {
     this.deps = deps;
     this.maxChanges = deps.maxChangesPerTx ?? 100;
     this.retryMs = deps.retryMs ?? 1000;
+    this.failures = new NodeFailures(deps.nodeFailures);
   }
 
   /** Nothing to decide and nothing being committed (for tests and metrics). */
@@ -98,6 +104,7 @@ export class Scheduler {
   private onEvent(e: StoreEvent): void {
     if (e.kind === 'task') {
       const t = e.object;
+      if (e.type !== 'delete') this.failures.observe(t, this.deps.clock.now());
       if (e.type !== 'delete' && isSchedulable(t)) {
         this.pending.add(t.meta.id);
         // Updates of a waiting task are the scheduler's own reasons: nothing new to decide.
@@ -173,7 +180,8 @@ export class Scheduler {
     for (const n of nodes)
       for (const t of store.find('task', { nodeId: n.meta.id }))
         if (!isTerminal(t.status.state) && !isSchedulable(t)) assigned.push(t);
-    const result = schedule({ tasks, nodes, assigned });
+    const faulty = this.failures.faulty(clock.now());
+    const result = schedule({ tasks, nodes, assigned, faulty });
     const writes = this.writesFor(result, tasks);
     const now = clock.now();
     const chunks: (typeof writes)[] = [];

@@ -4,7 +4,7 @@
 
 import { credentials, Metadata, status as grpcStatus } from '@grpc/grpc-js';
 import type { CallOptions, ClientUnaryCall, ServiceError } from '@grpc/grpc-js';
-import type { Network, Node, Service, Task } from '../common/model.js';
+import type { Network, Node, ObjectKind, Service, Task } from '../common/model.js';
 import * as pb from '../proto/gen/control.js';
 import { ServerError, UnreachableError } from './errors.js';
 
@@ -21,6 +21,27 @@ const statusName = (code: number): string =>
 export interface Listed<T> {
   readonly items: readonly T[];
   readonly version: number;
+}
+
+/** One store event from the Watch stream, with its object parsed. */
+export type WatchEvent = {
+  readonly type: 'create' | 'update' | 'delete';
+  readonly version: number;
+} & (
+  | { readonly kind: 'service'; readonly object: Service }
+  | { readonly kind: 'task'; readonly object: Task }
+  | { readonly kind: 'node'; readonly object: Node }
+  | { readonly kind: 'network'; readonly object: Network }
+  | { readonly kind: 'cluster'; readonly object: { readonly meta: Service['meta'] } }
+);
+
+export interface WatchOptions {
+  /** Events with a version above this; absent: from now on. */
+  readonly fromVersion?: number;
+  /** Empty or absent: every kind. */
+  readonly kinds?: readonly ObjectKind[];
+  /** Ends the stream (the iterator then finishes without an error). */
+  readonly signal: AbortSignal;
 }
 
 export class ControlClient {
@@ -48,24 +69,89 @@ export class ControlClient {
     });
   }
 
+  private toError(err: ServiceError): Error {
+    // UNAVAILABLE marked by a manager ("not the leader", "no leader elected yet") is a manager
+    // answering, not a missing one: show its message rather than "cannot reach".
+    const leaderHint = err.metadata?.get('x-tug-leader')[0];
+    const fromManager = (err.metadata?.get('x-tug-not-leader').length ?? 0) > 0;
+    if (
+      (err.code === grpcStatus.UNAVAILABLE && !fromManager && leaderHint === undefined) ||
+      err.code === grpcStatus.DEADLINE_EXCEEDED
+    ) {
+      return new UnreachableError(this.address, { cause: err });
+    }
+    const hint = leaderHint === undefined ? '' : ` (leader: ${String(leaderHint)})`;
+    return new ServerError(statusName(err.code), `${err.details}${hint}`, { cause: err });
+  }
+
+  /**
+   * Store events in order, as an async iterator. Resolves once the server has registered the
+   * watch (its response headers), so a write made after this resolves is seen. A watch older than
+   * the server's event log fails with ServerError status OUT_OF_RANGE: list again and re-watch.
+   */
+  async watch(opts: WatchOptions): Promise<AsyncIterable<WatchEvent>> {
+    // An abort listener added to an aborted signal never fires: the stream would never end.
+    if (opts.signal.aborted) return (async function* () {})();
+    const call = this.raw.watch(
+      {
+        ...(opts.fromVersion === undefined ? {} : { fromVersion: opts.fromVersion }),
+        kinds: [...(opts.kinds ?? [])],
+      },
+      new Metadata(),
+    );
+    const cancel = (): void => {
+      call.cancel();
+    };
+    opts.signal.addEventListener('abort', cancel, { once: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          reject(new UnreachableError(this.address));
+        }, this.timeoutMs);
+        call.once('metadata', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        call.once('error', (err: ServiceError) => {
+          clearTimeout(timer);
+          reject(
+            err.code === grpcStatus.CANCELLED ? new Error('watch cancelled') : this.toError(err),
+          );
+        });
+      });
+    } catch (err) {
+      opts.signal.removeEventListener('abort', cancel);
+      call.cancel();
+      if (opts.signal.aborted) return (async function* () {})();
+      throw err;
+    }
+    const toError = (err: ServiceError): Error => this.toError(err);
+    return (async function* () {
+      try {
+        for await (const r of call as AsyncIterable<pb.WatchResponse>) {
+          yield {
+            type: r.type,
+            kind: r.kind,
+            version: r.version,
+            object: JSON.parse(r.objectJson) as unknown,
+          } as WatchEvent;
+        }
+      } catch (err) {
+        const e = err as ServiceError;
+        if (e.code === grpcStatus.CANCELLED && opts.signal.aborted) return;
+        throw toError(e);
+      } finally {
+        opts.signal.removeEventListener('abort', cancel);
+        call.cancel();
+      }
+    })();
+  }
+
   private call<Req, Res>(fn: Unary<Req, Res>, req: Req): Promise<Res> {
     return new Promise((resolve, reject) => {
       fn(req, new Metadata(), { deadline: Date.now() + this.timeoutMs }, (err, res) => {
-        if (err === null) {
-          resolve(res);
-          return;
-        }
-        // UNAVAILABLE with a leader hint is a manager saying "not me", not a missing manager.
-        const leaderHint = err.metadata?.get('x-tug-leader')[0];
-        if (
-          (err.code === grpcStatus.UNAVAILABLE && leaderHint === undefined) ||
-          err.code === grpcStatus.DEADLINE_EXCEEDED
-        ) {
-          reject(new UnreachableError(this.address, { cause: err }));
-          return;
-        }
-        const hint = leaderHint === undefined ? '' : ` (leader: ${String(leaderHint)})`;
-        reject(new ServerError(statusName(err.code), `${err.details}${hint}`, { cause: err }));
+        if (err === null) resolve(res);
+        else reject(this.toError(err));
       });
     });
   }

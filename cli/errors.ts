@@ -9,6 +9,12 @@ export const ExitCode = {
   Usage: 2,
   /** No manager answered within the deadline. */
   Unreachable: 3,
+  /** `apply --wait`: a service failed to converge (tasks keep failing, the restart policy gave up). */
+  Failed: 4,
+  /** `apply --wait`: the wait timed out before every service converged. */
+  TimedOut: 5,
+  /** `diff`: what other verbs report as 1 (1 means "differences found" there, as in kubectl diff). */
+  DiffError: 6,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -12,18 +12,24 @@ import { ExitCode, InputError, ServerError, UnreachableError, UsageError } from 
 import type { Io, Verb } from './verb.js';
 import { applyVerb } from './verbs/apply.js';
 import { describeVerb } from './verbs/describe.js';
+import { diffVerb } from './verbs/diff.js';
+import { eventsVerb } from './verbs/events.js';
 import { getVerb } from './verbs/get.js';
+import { managerVerb } from './verbs/manager.js';
 import { nodeVerb } from './verbs/node.js';
 import { rmVerb } from './verbs/rm.js';
 import { scaleVerb } from './verbs/scale.js';
 
 export const verbs: readonly Verb[] = [
   applyVerb,
+  diffVerb,
   getVerb,
   describeVerb,
   scaleVerb,
   rmVerb,
   nodeVerb,
+  managerVerb,
+  eventsVerb,
 ];
 
 export const globalFlags: FlagDefs = {
@@ -53,7 +59,8 @@ Global flags:
 ${formatFlags(globalFlags)}
 
 Run 'tug VERB --help' for a verb's arguments and flags.
-Exit codes: 0 ok, 1 error from the server or invalid input, 2 usage error, 3 cannot reach a manager.
+Exit codes: 0 ok, 1 error from the server or invalid input, 2 usage error, 3 cannot reach a manager,
+4 apply --wait: a service failed, 5 apply --wait: timed out, 6 diff: error (diff: 1 = differences).
 `;
 };
 
@@ -80,6 +87,7 @@ const splitVerb = (argv: readonly string[]): { verb?: string; rest: string[] } =
 /** Runs the CLI; returns the exit code. */
 export const main = async (argv: readonly string[], io: Io): Promise<number> => {
   let client: ControlClient | undefined;
+  let errorExitCode: number | undefined;
   try {
     const { verb: word, rest } = splitVerb(argv);
     if (word === undefined || word === 'help') {
@@ -92,6 +100,7 @@ export const main = async (argv: readonly string[], io: Io): Promise<number> => 
     }
     const verb = verbs.find((v) => v.name === word);
     if (verb === undefined) throw new UsageError(`unknown verb "${word}"`);
+    errorExitCode = verb.errorExitCode;
     const args = parseArgs(rest, { ...globalFlags, ...verb.flags }, verb.name);
     if (args.flags['help'] === true) {
       io.stdout.write(verbHelp(verb));
@@ -108,10 +117,12 @@ export const main = async (argv: readonly string[], io: Io): Promise<number> => 
       }
       return client;
     };
-    await verb.run({ args, io, client: connect, now: io.now ?? Date.now });
-    return ExitCode.Ok;
+    const signal = io.signal ?? new AbortController().signal;
+    const code = await verb.run({ args, io, client: connect, now: io.now ?? Date.now, signal });
+    return code ?? ExitCode.Ok;
   } catch (err) {
-    return report(err, io);
+    const code = report(err, io);
+    return code === ExitCode.Error ? (errorExitCode ?? code) : code;
   } finally {
     client?.close();
   }
@@ -150,10 +161,19 @@ const isEntryPoint = (): boolean => {
 };
 
 if (isEntryPoint()) {
+  // Ctrl-C ends a streaming verb (get -w, events, apply --wait) through its signal, so it can
+  // close its stream and say where it stopped. Other verbs don't listen: they are killed shortly
+  // after (130, as the shell would), and a second Ctrl-C kills at once.
+  const interrupt = new AbortController();
+  process.once('SIGINT', () => {
+    interrupt.abort();
+    setTimeout(() => process.exit(130), 500).unref();
+  });
   process.exitCode = await main(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
     stdin: process.stdin,
     env: process.env,
+    signal: interrupt.signal,
   });
 }

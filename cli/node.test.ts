@@ -8,7 +8,7 @@ import { credentials } from '@grpc/grpc-js';
 import test from 'ava';
 import { waitFor } from '../bench/lib/wait.js';
 import type { Node } from '../common/model.js';
-import { HollowAgent } from '../manager/dispatcher/hollow-agent.js';
+import { HollowAgent } from '../agent/hollow/hollow-agent.js';
 import { Manager } from '../manager/manager.js';
 import { memberId } from '../manager/raft/core/index.js';
 import * as dispatcherPb from '../proto/gen/dispatcher.js';

@@ -31,6 +31,19 @@ export const table = (headers: readonly string[], rows: readonly (readonly strin
   return [line(headers), ...rows.map(line)].join('\n') + '\n';
 };
 
+/** Each column's width in `table(headers, rows)`, so rows printed later (get -w) line up. */
+export const columnWidths = (
+  headers: readonly string[],
+  rows: readonly (readonly string[])[],
+): number[] => headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+
+/** One row padded to `widths` (a longer cell pushes the rest right rather than being cut). */
+export const tableRow = (cells: readonly string[], widths: readonly number[]): string =>
+  widths
+    .map((w, i) => (cells[i] ?? '').padEnd(w))
+    .join('  ')
+    .trimEnd() + '\n';
+
 /** JSON or YAML of objects as stored; one object alone when `single`, else a list. */
 export const machine = (format: 'json' | 'yaml', data: unknown): string =>
   format === 'json' ? JSON.stringify(data, null, 2) + '\n' : stringify(data);

@@ -17,6 +17,8 @@ export interface Io {
   /** TUG_MANAGER, HOME, XDG_CONFIG_HOME are read from here. */
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly now?: () => number;
+  /** Ends streaming verbs (`get -w`, `events`, `apply --wait`) cleanly: Ctrl-C, or a test. */
+  readonly signal?: AbortSignal;
 }
 
 export interface VerbContext {
@@ -25,6 +27,8 @@ export interface VerbContext {
   /** Connects on first use (so usage and manifest errors never need a manager). */
   readonly client: () => Promise<ControlClient>;
   readonly now: () => number;
+  /** Aborted when the user interrupts (never aborted if the Io has no signal). */
+  readonly signal: AbortSignal;
 }
 
 export interface Verb {
@@ -34,5 +38,8 @@ export interface Verb {
   /** Synopsis and description, for `tug VERB --help` (flags are appended). */
   readonly usage: string;
   readonly flags: FlagDefs;
-  readonly run: (ctx: VerbContext) => Promise<void>;
+  /** Resolves with an exit code when it is not 0 for reasons other than an error (diff, --wait). */
+  readonly run: (ctx: VerbContext) => Promise<number | undefined>;
+  /** The exit code for errors that are 1 for other verbs (diff: 1 means "differences"). */
+  readonly errorExitCode?: number;
 }

@@ -1,7 +1,7 @@
 // The manager as a process: `init` a new single-member cluster, `join` a running one, or `run`
 // again from a data directory. Owns manager.json (who this member is and the peer table, saved on
 // every conf change so a restart needs only --data-dir), the JSON ready line on stdout, and the
-// clean stop on SIGTERM/SIGINT (docs/membership.md).
+// clean stop on SIGTERM/SIGINT or once the member has left the cluster (docs/membership.md).
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
@@ -17,6 +17,8 @@ export interface ManagerConfig {
   /** The address actually bound (not port 0), so peers' saved tables stay right across restarts. */
   readonly listen: string;
   readonly peers: readonly { readonly id: number; readonly address: string }[];
+  /** Set once this member left the cluster: `run` refuses to start it again. */
+  readonly left?: boolean;
 }
 
 export type Command =
@@ -151,13 +153,17 @@ export const requestJoin = async (
 export const runCommand = async (
   cmd: Command,
   log: (line: string) => void,
-): Promise<{ manager: Manager; stop: () => Promise<void> }> => {
+): Promise<{ manager: Manager; stop: () => Promise<void>; left: Promise<void> }> => {
   await mkdir(cmd.dataDir, { recursive: true });
   let config: ManagerConfig;
   let bootstrap: MemberId[] | undefined;
   let listen: string;
   if (cmd.type === 'run') {
     config = await readConfig(cmd.dataDir);
+    if (config.left === true)
+      throw new UsageError(
+        `${cmd.dataDir} belongs to member ${config.id}, which left the cluster; use a new data directory to join again`,
+      );
     listen = config.listen;
   } else {
     if (await exists(configPath(cmd.dataDir)))
@@ -191,6 +197,10 @@ export const runCommand = async (
       });
   };
   const current = { config };
+  let onLeft: () => void = () => undefined;
+  const left = new Promise<void>((resolve) => {
+    onLeft = resolve;
+  });
   const manager = await Manager.start({
     id,
     dataDir: cmd.dataDir,
@@ -206,6 +216,11 @@ export const runCommand = async (
       };
       save(current.config);
     },
+    onLeft: () => {
+      current.config = { ...current.config, left: true };
+      save(current.config);
+      onLeft();
+    },
   });
   current.config = { ...current.config, listen: manager.address };
   for (const p of config.peers) manager.addPeer(memberId(p.id), p.address);
@@ -214,6 +229,7 @@ export const runCommand = async (
   manager.run();
   return {
     manager,
+    left,
     stop: async () => {
       await manager.stop();
       await saving;
@@ -232,11 +248,16 @@ const main = async (): Promise<void> => {
     process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
     process.exit(2);
   }
-  const { manager, stop } = await runCommand(cmd, log);
+  const { manager, stop, left } = await runCommand(cmd, log);
   process.stdout.write(
     `${JSON.stringify({ ready: true, id: manager.id, address: manager.address })}\n`,
   );
   stopOnSignals(`manager ${manager.id}`, stop, log);
+  // Leaving is a clean end: stop and exit 0, as on SIGTERM.
+  await left;
+  log(`manager ${manager.id}: left the cluster, stopping`);
+  await stop();
+  process.exit(0);
 };
 
 if (import.meta.url === `file://${process.argv[1] ?? ''}`) {

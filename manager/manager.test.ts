@@ -11,7 +11,7 @@ import { waitFor } from '../bench/lib/wait.js';
 import type { NodeId, Task } from '../common/model.js';
 import * as pb from '../proto/gen/control.js';
 import * as dispatcherPb from '../proto/gen/dispatcher.js';
-import { HollowAgent } from './dispatcher/hollow-agent.js';
+import { HollowAgent } from '../agent/hollow/hollow-agent.js';
 import { Manager } from './manager.js';
 import { memberId } from './raft/core/index.js';
 

@@ -9,11 +9,12 @@ import * as controlPb from '../proto/gen/control.js';
 import * as dispatcherPb from '../proto/gen/dispatcher.js';
 import * as membershipPb from '../proto/gen/membership.js';
 import { ControlServer } from './controlapi/control-server.js';
+import { Forwarder } from './controlapi/forward.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { Membership } from './membership.js';
 import { LeaderLifecycle, type FencedProposer, type LeaderComponent } from './leadership.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
-import { NONE, type ConfChange, type MemberId } from './raft/core/index.js';
+import { NONE, Role, type ConfChange, type MemberId } from './raft/core/index.js';
 import { NotLeaderError } from './raft/errors.js';
 import { openRaftMember, type RaftMember } from './raft/member.js';
 import { Scheduler } from './scheduler/scheduler.js';
@@ -38,6 +39,10 @@ export interface ManagerOptions {
    * a snapshot already covers.
    */
   readonly onPeersChange?: (peers: ReadonlyMap<MemberId, string>, cc: ConfChange) => void;
+  /** Called once after this manager left the cluster through Leave (the process should stop). */
+  readonly onLeft?: () => void;
+  /** Deadline of a control API write on the leader when the caller's is later or absent. */
+  readonly writeTimeoutMs?: number;
 }
 
 /** Object ids: 96 random bits in hex, as swarmkit's are random too. */
@@ -53,6 +58,7 @@ export class Manager {
   private readonly peerTable: Map<MemberId, string>;
   private promoter: ReturnType<typeof setInterval> | undefined;
   private readonly promoteEveryMs: number;
+  private readonly forwarder: Forwarder;
 
   private constructor(parts: {
     id: MemberId;
@@ -63,7 +69,9 @@ export class Manager {
     membership: Membership;
     peers: Map<MemberId, string>;
     promoteEveryMs: number;
+    forwarder: Forwarder;
   }) {
+    this.forwarder = parts.forwarder;
     this.id = parts.id;
     this.store = parts.store;
     this.address = parts.address;
@@ -118,6 +126,15 @@ export class Manager {
       clock,
       log,
       ...(opts.heartbeat === undefined ? {} : { heartbeat: opts.heartbeat }),
+      // Agents fail over with these: every manager's address, and the leader's when not leader.
+      addresses: () => {
+        const self = ref.address ?? opts.listen;
+        const leader = ref.member?.node.status().leader ?? NONE;
+        return {
+          managers: [self, ...peers.values()],
+          leader: leader === NONE ? '' : leader === opts.id ? self : (peers.get(leader) ?? ''),
+        };
+      },
     });
     leaderComponents.push({
       name: 'dispatcher',
@@ -174,6 +191,9 @@ export class Manager {
       onConfChange,
     });
     ref.member = member;
+    const tickMs = opts.tickMs ?? 100;
+    // Two of the longest randomized election timeouts (2 × electionTick, 10 ticks by default).
+    const electionWaitMs = 2 * 2 * 10 * tickMs;
     const membership = new Membership({
       self: opts.id,
       clusterId: opts.clusterId,
@@ -181,6 +201,9 @@ export class Manager {
       address: () => ref.address ?? opts.listen,
       peers: () => peers,
       log,
+      ...(opts.onLeft === undefined ? {} : { onLeft: opts.onLeft }),
+      leaderWaitMs: electionWaitMs,
+      pollMs: tickMs,
     });
     const control = new ControlServer({
       store,
@@ -188,8 +211,24 @@ export class Manager {
       now: () => clock.now(),
       newId: newObjectId,
     });
+    const forwarder = new Forwarder({
+      self: opts.id,
+      status: () => {
+        const st = member.node.status();
+        return { leader: st.leader, isLeader: st.role === Role.Leader };
+      },
+      addressOf: (id) => membership.leaderAddress(id as MemberId),
+      readIndex: () => member.node.readIndex(),
+      electionWaitMs,
+      pollMs: tickMs,
+      writeTimeoutMs: opts.writeTimeoutMs ?? 10_000,
+      log,
+    });
     const address = await member.transport.listen(opts.listen, [
-      { definition: controlPb.ControlServiceService, implementation: control.handlers() },
+      {
+        definition: controlPb.ControlServiceService,
+        implementation: forwarder.wrap(control.handlers()),
+      },
       { definition: dispatcherPb.DispatcherServiceService, implementation: dispatcher.service },
       { definition: membershipPb.MembershipServiceService, implementation: membership.service() },
     ]);
@@ -202,7 +241,8 @@ export class Manager {
       lifecycle,
       membership,
       peers,
-      promoteEveryMs: 2 * (opts.tickMs ?? 100),
+      promoteEveryMs: 2 * tickMs,
+      forwarder,
     });
   }
 
@@ -233,6 +273,7 @@ export class Manager {
   /** Leader-only components first (they may still be writing), then Raft, transport and WAL. */
   async stop(): Promise<void> {
     clearInterval(this.promoter);
+    this.forwarder.close();
     await this.lifecycle.stop();
     await this.member.close();
   }

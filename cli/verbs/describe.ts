@@ -2,13 +2,26 @@
 // why". A task's status message is shown as the reason it waits (the scheduler writes which
 // filters rejected which nodes there).
 
-import type { Node, Service, Task } from '../../common/model.js';
+import { updateConfigDefaults, type Node, type Service, type Task } from '../../common/model.js';
 import { UsageError } from '../errors.js';
 import { age, bytes, fields, labelList } from '../output.js';
 import type { Verb } from '../verb.js';
 import { namesFor, parseResource, tasksTable } from './get.js';
 
 const orDash = (s: string | undefined): string => (s === undefined || s === '' ? '-' : s);
+
+const updateConfigLine = (s: Service): string => {
+  const u = { ...updateConfigDefaults, ...s.spec.update };
+  const ratio = u.maxFailureRatio === 0 ? '' : `, max failure ratio ${u.maxFailureRatio}`;
+  return `parallelism ${u.parallelism}, ${u.order}, on failure ${u.failureAction}, monitor ${u.monitorMs}ms${ratio}`;
+};
+
+/** The orchestrator's account of the rollout of the current spec, if one ran. */
+const rolloutLine = (s: Service): string => {
+  const u = s.updateStatus;
+  if (u === undefined || u.specVersion !== s.specVersion) return '-';
+  return u.message === '' ? u.state : `${u.state}: ${u.message}`;
+};
 
 const describeService = (s: Service, now: number): string => {
   const c = s.spec.container;
@@ -31,7 +44,12 @@ const describeService = (s: Service, now: number): string => {
     ['Networks', orDash(s.spec.networks.join(', '))],
     ['Constraints', orDash(s.spec.placement.constraints.join(', '))],
     ['Restart', `${s.spec.restartPolicy.condition}, delay ${s.spec.restartPolicy.delayMs}ms`],
-    ['Update', `parallelism ${s.spec.update.parallelism}, ${s.spec.update.order}`],
+    ['Update', updateConfigLine(s)],
+    [
+      'Preferences',
+      orDash(s.spec.placement.preferences?.map((p) => `spread ${p.spread}`).join(', ')),
+    ],
+    ['Rollout', rolloutLine(s)],
     ['Spec version', String(s.specVersion)],
     ['Version', String(s.meta.version)],
     ['Created', `${age(now - s.meta.createdAt)} ago`],

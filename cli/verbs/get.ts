@@ -3,20 +3,23 @@
 // YAML are the stored objects unchanged, for machines.
 
 import type { Network, Node, Service, Task } from '../../common/model.js';
-import { stringFlag } from '../args.js';
+import { boolFlag, stringFlag } from '../args.js';
 import type { ControlClient } from '../client.js';
+import { follow, Mirror, type MirroredKind } from '../mirror.js';
 import { ServerError, UsageError } from '../errors.js';
 import {
   age,
   bytes,
+  columnWidths,
   labelList,
   machine,
   parseOutputFormat,
   table,
+  tableRow,
   truncate,
   type OutputFormat,
 } from '../output.js';
-import type { Verb } from '../verb.js';
+import type { Verb, VerbContext } from '../verb.js';
 
 export const Resource = {
   Services: 'services',
@@ -64,12 +67,26 @@ export const replicasOf = (s: Service, tasks: readonly Task[]): string => {
   return `${running}/${desired}`;
 };
 
+export interface Columns {
+  readonly head: readonly string[];
+  readonly rows: readonly (readonly string[])[];
+}
+
 export const servicesTable = (
   services: readonly Service[],
   tasks: readonly Task[],
   wide: boolean,
   now: number,
-): string => {
+): string => render(servicesColumns(services, tasks, wide, now));
+
+const render = (c: Columns): string => table(c.head, c.rows);
+
+export const servicesColumns = (
+  services: readonly Service[],
+  tasks: readonly Task[],
+  wide: boolean,
+  now: number,
+): Columns => {
   const ports = (s: Service): string =>
     s.spec.ports
       .map((p) => `${p.published === undefined ? '' : `${p.published}->`}${p.target}/${p.protocol}`)
@@ -82,17 +99,17 @@ export const servicesTable = (
     s.spec.container.image,
     ports(s),
   ]);
-  if (!wide) return table(head, rows);
-  return table(
-    [...head, 'NETWORKS', 'SPEC', 'AGE', 'ID'],
-    services.map((s, i) => [
+  if (!wide) return { head, rows };
+  return {
+    head: [...head, 'NETWORKS', 'SPEC', 'AGE', 'ID'],
+    rows: services.map((s, i) => [
       ...rows[i]!,
       s.spec.networks.join(','),
       String(s.specVersion),
       age(now - s.meta.createdAt),
       s.meta.id,
     ]),
-  );
+  };
 };
 
 export interface Names {
@@ -105,7 +122,14 @@ export const tasksTable = (
   names: Names,
   wide: boolean,
   now: number,
-): string => {
+): string => render(tasksColumns(tasks, names, wide, now));
+
+export const tasksColumns = (
+  tasks: readonly Task[],
+  names: Names,
+  wide: boolean,
+  now: number,
+): Columns => {
   const head = ['NAME', 'SERVICE', 'SLOT', 'NODE', 'DESIRED', 'STATE', 'AGE', 'MESSAGE'];
   const rows = tasks.map((t) => [
     t.meta.name,
@@ -117,14 +141,17 @@ export const tasksTable = (
     age(now - t.status.timestamp),
     wide ? t.status.message : truncate(t.status.message, 60),
   ]);
-  if (!wide) return table(head, rows);
-  return table(
-    [...head, 'IMAGE', 'ID'],
-    tasks.map((t, i) => [...rows[i]!, t.spec.image, t.meta.id]),
-  );
+  if (!wide) return { head, rows };
+  return {
+    head: [...head, 'IMAGE', 'ID'],
+    rows: tasks.map((t, i) => [...rows[i]!, t.spec.image, t.meta.id]),
+  };
 };
 
-export const nodesTable = (nodes: readonly Node[], wide: boolean): string => {
+export const nodesTable = (nodes: readonly Node[], wide: boolean): string =>
+  render(nodesColumns(nodes, wide));
+
+export const nodesColumns = (nodes: readonly Node[], wide: boolean): Columns => {
   const head = ['NAME', 'ROLE', 'AVAILABILITY', 'STATE', 'ADDRESS'];
   const rows = nodes.map((n) => [
     n.meta.name,
@@ -133,10 +160,10 @@ export const nodesTable = (nodes: readonly Node[], wide: boolean): string => {
     n.status.state,
     n.status.addr,
   ]);
-  if (!wide) return table(head, rows);
-  return table(
-    [...head, 'PLATFORM', 'CPUS', 'MEMORY', 'LABELS', 'ID'],
-    nodes.map((n, i) => [
+  if (!wide) return { head, rows };
+  return {
+    head: [...head, 'PLATFORM', 'CPUS', 'MEMORY', 'LABELS', 'ID'],
+    rows: nodes.map((n, i) => [
       ...rows[i]!,
       `${n.description.platform.os}/${n.description.platform.arch}`,
       String(n.description.resources.cpus),
@@ -144,10 +171,13 @@ export const nodesTable = (nodes: readonly Node[], wide: boolean): string => {
       labelList(n.spec.labels),
       n.meta.id,
     ]),
-  );
+  };
 };
 
-export const networksTable = (networks: readonly Network[], wide: boolean): string => {
+export const networksTable = (networks: readonly Network[], wide: boolean): string =>
+  render(networksColumns(networks, wide));
+
+export const networksColumns = (networks: readonly Network[], wide: boolean): Columns => {
   const head = ['NAME', 'DRIVER', 'SUBNET', 'VNI'];
   const rows = networks.map((n) => [
     n.meta.name,
@@ -155,16 +185,16 @@ export const networksTable = (networks: readonly Network[], wide: boolean): stri
     n.allocation?.subnet ?? n.spec.subnet ?? '-',
     n.allocation === undefined ? '-' : String(n.allocation.vni),
   ]);
-  if (!wide) return table(head, rows);
-  return table(
-    [...head, 'GATEWAY', 'ATTACHABLE', 'ID'],
-    networks.map((n, i) => [
+  if (!wide) return { head, rows };
+  return {
+    head: [...head, 'GATEWAY', 'ATTACHABLE', 'ID'],
+    rows: networks.map((n, i) => [
       ...rows[i]!,
       n.allocation?.gateway ?? '-',
       String(n.spec.attachable),
       n.meta.id,
     ]),
-  );
+  };
 };
 
 /** Id → name of services and nodes, for tables of tasks. */
@@ -194,12 +224,140 @@ const show = (
   return toTable(format === 'wide');
 };
 
+const watchKinds: Readonly<Record<Resource, readonly MirroredKind[]>> = {
+  // A service's REPLICAS column counts its tasks; a task's row names its service and node.
+  services: ['service', 'task'],
+  tasks: ['task', 'service', 'node'],
+  nodes: ['node'],
+  networks: ['network'],
+};
+
+interface WatchFilter {
+  readonly name: string | undefined;
+  readonly service: string | undefined;
+  readonly node: string | undefined;
+}
+
+const matchesRef = (
+  o: { readonly meta: { readonly id: string; readonly name: string } },
+  ref: string,
+): boolean => o.meta.id === ref || o.meta.name === ref;
+
+/** The rows `get` would print now, keyed by object id, sorted by name. */
+const currentRows = (
+  resource: Resource,
+  m: Mirror,
+  f: WatchFilter,
+  wide: boolean,
+  now: number,
+): { columns: Columns; ids: string[]; objects: unknown[] } => {
+  const pick = <T extends { readonly meta: { readonly id: string; readonly name: string } }>(
+    xs: readonly T[],
+  ): T[] => byName(f.name === undefined ? xs : xs.filter((x) => matchesRef(x, f.name!)));
+  switch (resource) {
+    case 'services': {
+      const xs = pick(m.services.values());
+      return {
+        columns: servicesColumns(xs, m.tasks.values(), wide, now),
+        ids: xs.map((x) => x.meta.id),
+        objects: xs,
+      };
+    }
+    case 'tasks': {
+      const services = m.services.values();
+      const nodes = m.nodes.values();
+      const svc =
+        f.service === undefined ? undefined : services.find((x) => matchesRef(x, f.service!));
+      const node = f.node === undefined ? undefined : nodes.find((x) => matchesRef(x, f.node!));
+      const xs = pick(m.tasks.values()).filter(
+        (t) =>
+          (f.service === undefined || t.serviceId === svc?.meta.id) &&
+          (f.node === undefined || t.nodeId === node?.meta.id),
+      );
+      const names: Names = {
+        services: new Map(services.map((x) => [x.meta.id, x.meta.name])),
+        nodes: new Map(nodes.map((x) => [x.meta.id, x.meta.name])),
+      };
+      return {
+        columns: tasksColumns(xs, names, wide, now),
+        ids: xs.map((x) => x.meta.id),
+        objects: xs,
+      };
+    }
+    case 'nodes': {
+      const xs = pick(m.nodes.values());
+      return { columns: nodesColumns(xs, wide), ids: xs.map((x) => x.meta.id), objects: xs };
+    }
+    case 'networks': {
+      const xs = pick(m.networks.values());
+      return { columns: networksColumns(xs, wide), ids: xs.map((x) => x.meta.id), objects: xs };
+    }
+  }
+};
+
+/**
+ * `get -w`: the table once, then every row that changed (a deleted object's row once more), as
+ * events arrive, until interrupted. JSON and YAML print each changed object. Rows are compared
+ * with ages left out, so time passing alone prints nothing.
+ */
+const watchResource = async (
+  ctx: VerbContext,
+  client: ControlClient,
+  resource: Resource,
+  format: OutputFormat,
+  filter: WatchFilter,
+): Promise<void> => {
+  const mirror = new Mirror();
+  const wide = format === 'wide';
+  const machineFormat = format === 'json' || format === 'yaml' ? format : undefined;
+  /** Per id: the row as compared (ages at time 0) and as printed. */
+  const shown = new Map<string, { key: string; text: string }>();
+  let widths: number[] | undefined;
+  const out = ctx.io.stdout;
+  const print = (obj: unknown, text: string): void => {
+    if (machineFormat === 'json') out.write(JSON.stringify(obj) + '\n');
+    else if (machineFormat === 'yaml') out.write('---\n' + machine('yaml', obj));
+    else out.write(text);
+  };
+  const refresh = (): void => {
+    const now = ctx.now();
+    const cur = currentRows(resource, mirror, filter, wide, now);
+    const keys = currentRows(resource, mirror, filter, wide, 0).columns.rows;
+    if (widths === undefined) {
+      widths = columnWidths(cur.columns.head, cur.columns.rows);
+      if (machineFormat === undefined) out.write(tableRow(cur.columns.head, widths));
+    }
+    const seen = new Set<string>();
+    cur.ids.forEach((id, i) => {
+      seen.add(id);
+      const key = JSON.stringify(keys[i]);
+      if (shown.get(id)?.key === key) return;
+      const text = tableRow(cur.columns.rows[i]!, widths!);
+      shown.set(id, { key, text });
+      print(cur.objects[i], text);
+    });
+    for (const [id, row] of shown) {
+      if (seen.has(id)) continue;
+      shown.delete(id);
+      // kubectl prints a deleted object's last row too; JSON/YAML readers get a marker.
+      print({ deleted: id }, row.text);
+    }
+  };
+  await follow(client, mirror, {
+    kinds: watchKinds[resource],
+    signal: ctx.signal,
+    onChange: refresh,
+  });
+};
+
 export const getVerb: Verb = {
   name: 'get',
   summary: 'List services, tasks, nodes or networks',
-  usage: `Usage: tug get services|tasks|nodes|networks [NAME] [-o table|wide|json|yaml] [--service S] [--node N]
+  usage: `Usage: tug get services|tasks|nodes|networks [NAME] [-o table|wide|json|yaml] [--service S] [--node N] [-w]
 
-Tables for people; -o json and -o yaml print the stored objects (one object when NAME is given).`,
+Tables for people; -o json and -o yaml print the stored objects (one object when NAME is given).
+-w prints the table, then each row that changes (a deleted object's row once more) as the
+manager's events arrive, until interrupted; with -o json or yaml, each changed object.`,
   flags: {
     output: {
       type: 'string',
@@ -209,6 +367,7 @@ Tables for people; -o json and -o yaml print the stored objects (one object when
     },
     service: { type: 'string', value: 'SERVICE', help: 'tasks only: of this service (name or id)' },
     node: { type: 'string', value: 'NODE', help: 'tasks only: on this node (name or id)' },
+    watch: { type: 'boolean', short: 'w', help: 'then print changes as they happen' },
   },
   run: async (ctx) => {
     const [word, name, extra] = ctx.args.positionals;
@@ -221,6 +380,10 @@ Tables for people; -o json and -o yaml print the stored objects (one object when
       throw new UsageError(`flags --service and --node apply to tasks only`, 'get');
     }
     const client = await ctx.client();
+    if (boolFlag(ctx.args, 'watch')) {
+      await watchResource(ctx, client, resource, format, { name, service, node });
+      return;
+    }
     const now = ctx.now();
     let out: string;
     switch (resource) {

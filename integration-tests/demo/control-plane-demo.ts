@@ -1,11 +1,8 @@
 // The README demo, part two: three `tug` managers as processes (init, join, join), three
 // simulated agents, and the `tug` CLI applying the example manifests, scaling, and listing tasks.
 // Everything it starts it stops, everything it writes it removes — unless --keep.
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Cleanup } from '../../bench/lib/cleanup.js';
-import { freePorts } from '../../bench/lib/ports.js';
-import { ManagedProcess } from '../../bench/lib/process.js';
+import { startHollowAgents, startTugManagers } from '../../bench/lib/tug-cluster.js';
 import { waitFor } from '../../bench/lib/wait.js';
 import { main as tug } from '../../cli/main.js';
 import type { Service, Task } from '../../common/model.js';
@@ -14,18 +11,7 @@ const keep = process.argv.includes('--keep');
 const say = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };
-const MANAGER = fileURLToPath(new URL('../../manager/main.js', import.meta.url));
 const AGENT_COUNT = 3;
-const AGENTS = fileURLToPath(new URL('./hollow-agents-main.js', import.meta.url));
-
-/** The JSON ready line a process prints once serving, if it has `key`. */
-const readyLine =
-  (key: string) =>
-  (line: string): Record<string, unknown> | undefined => {
-    if (!line.startsWith('{')) return undefined;
-    const o = JSON.parse(line) as Record<string, unknown>;
-    return o['ready'] === true && key in o ? o : undefined;
-  };
 
 const run = async (): Promise<void> => {
   const cleanup = new Cleanup();
@@ -33,40 +19,16 @@ const run = async (): Promise<void> => {
   const unhook = cleanup.installProcessHooks(controller);
   try {
     const dir = cleanup.tempDir('tug-demo-cp-');
-    const ports = await freePorts(3);
-    const addr = (i: number): string => `127.0.0.1:${ports[i]!}`;
     say(`Starting 3 tug managers (init, join, join) in ${dir}`);
-    const start = async (name: string, args: readonly string[]): Promise<ManagedProcess> => {
-      const { process: p } = await ManagedProcess.start({
-        name,
-        command: process.execPath,
-        args,
-        logFile: join(dir, `${name}.log`),
-        ready: { parse: readyLine('address'), timeoutMs: 30_000 },
-      });
-      cleanup.trackProcess(p);
-      return p;
-    };
-    await start('manager-1', [MANAGER, 'init', '--data-dir', join(dir, 'm1'), '--listen', addr(0)]);
-    for (const i of [1, 2]) {
-      await start(`manager-${i + 1}`, [
-        MANAGER,
-        'join',
-        addr(0),
-        '--data-dir',
-        join(dir, `m${i + 1}`),
-        '--listen',
-        addr(i),
-      ]);
-    }
-    const { process: agents } = await ManagedProcess.start({
+    const { addresses } = await startTugManagers({ cleanup, dir });
+    const addr = (i: number): string => addresses[i]!;
+    await startHollowAgents({
+      cleanup,
+      dir,
       name: 'agents',
-      command: process.execPath,
-      args: [AGENTS, '--manager', addr(0), '--count', String(AGENT_COUNT)],
-      logFile: join(dir, 'agents.log'),
-      ready: { parse: readyLine('nodes'), timeoutMs: 30_000 },
+      manager: addr(0),
+      count: AGENT_COUNT,
     });
-    cleanup.trackProcess(agents);
     say(
       `Started ${AGENT_COUNT} simulated agents (they report tasks running; real containers come next).\n`,
     );

@@ -9,11 +9,11 @@ import {
   type ClientReadableStream,
   type ServiceError,
 } from '@grpc/grpc-js';
-import type { Network, Node, Service, ServiceSpec, Task } from '../../common/model.js';
+import type { Network, Node, NodeId, Service, ServiceSpec, Task } from '../../common/model.js';
 import { MemoryStore, StoreWriter, type MemoryStoreOptions } from '../store/index.js';
 import { FakeProposer, makeNode, makeService, makeTask } from '../store/test-fixtures.js';
 import * as pb from '../../proto/gen/control.js';
-import { ControlServer } from './control-server.js';
+import { ControlServer, nextService } from './control-server.js';
 
 const baseSpec: ServiceSpec = makeService('x').spec;
 
@@ -568,4 +568,105 @@ test('control: watch from a compacted version ends with OUT_OF_RANGE', async (t)
     status.INVALID_ARGUMENT,
     'unknown kind gadget',
   );
+});
+
+test('control: remove node refuses a ready node unless forced, and orphans its tasks', async (t) => {
+  const { client, writer, store } = await setup(t);
+  const svc = makeService('web');
+  t.true(
+    (
+      await writer.submit([
+        { op: 'create', kind: 'node', object: makeNode('n1', 'node-1') },
+        { op: 'create', kind: 'node', object: makeNode('n2', 'node-2') },
+        { op: 'create', kind: 'service', object: svc },
+      ])
+    ).ok,
+  );
+  t.true(
+    (
+      await writer.submit([
+        {
+          op: 'create',
+          kind: 'task',
+          object: makeTask('t1', svc.meta.id, {
+            slot: 1,
+            nodeId: 'n1' as NodeId,
+            state: 'running',
+          }),
+        },
+        {
+          op: 'create',
+          kind: 'task',
+          object: makeTask('t2', svc.meta.id, {
+            slot: 2,
+            nodeId: 'n2' as NodeId,
+            state: 'running',
+          }),
+        },
+      ])
+    ).ok,
+  );
+  await failsWith(
+    t,
+    call((cb) => client.removeNode({ node: 'node-1', version: 0, force: false }, cb)),
+    status.FAILED_PRECONDITION,
+    'node-1 is ready, not down',
+  );
+  t.not(store.get('node', 'n1'), undefined);
+  // A down node goes without force.
+  const n2 = store.get('node', 'n2')!;
+  t.true(
+    (
+      await writer.submit([
+        {
+          op: 'update',
+          kind: 'node',
+          object: { ...n2, status: { ...n2.status, state: 'down' } },
+        },
+      ])
+    ).ok,
+  );
+  await call<pb.RemoveNodeResponse>((cb) =>
+    client.removeNode({ node: 'node-2', version: 0, force: false }, cb),
+  );
+  t.is(store.get('node', 'n2'), undefined);
+  t.is(store.get('task', 't2')?.status.state, 'orphaned');
+  await call<pb.RemoveNodeResponse>((cb) =>
+    client.removeNode({ node: 'n1', version: 0, force: true }, cb),
+  );
+  t.is(store.get('node', 'n1'), undefined);
+  t.is(store.get('task', 't1')?.status.state, 'orphaned');
+  await failsWith(
+    t,
+    call((cb) => client.removeNode({ node: 'n1', version: 0, force: true }, cb)),
+    status.NOT_FOUND,
+  );
+});
+
+test('nextService: update defaults filled in are no spec change; a scale keeps the update status', (t) => {
+  const stored = makeService('s1', 'web', 2);
+  const reapplied: ServiceSpec = {
+    ...stored.spec,
+    update: { ...stored.spec.update, failureAction: 'pause', monitorMs: 5000, maxFailureRatio: 0 },
+  };
+  t.is(nextService(stored, reapplied, {}).specVersion, stored.specVersion);
+  const changed: ServiceSpec = {
+    ...stored.spec,
+    update: { ...stored.spec.update, failureAction: 'continue' },
+  };
+  t.is(nextService(stored, changed, {}).specVersion, stored.specVersion + 1);
+
+  const paused: Service = {
+    ...stored,
+    updateStatus: {
+      state: 'paused',
+      specVersion: 1,
+      startedAt: 1,
+      total: 2,
+      failures: 1,
+      message: 'update paused',
+    },
+  };
+  const scaled: ServiceSpec = { ...stored.spec, mode: { type: 'replicated', replicas: 5 } };
+  t.deepEqual(nextService(paused, scaled, {}).updateStatus, paused.updateStatus);
 });

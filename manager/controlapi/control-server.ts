@@ -2,7 +2,7 @@
 // MemoryStore, writes as store transactions through the StoreWriter. Every spec a client sends is
 // validated by the manifest validator (common/manifest), the same code the CLI runs, so nothing
 // reaches the store that a manifest could not have said. Errors become gRPC statuses only in
-// errors.ts. Forwarding to the leader is not here yet: on a follower, writes fail UNAVAILABLE.
+// errors.ts. This class answers as if it were the leader; forward.ts sends writes to the leader.
 import {
   Metadata,
   type ServerUnaryCall,
@@ -18,7 +18,9 @@ import {
 } from '../../common/manifest/parse.js';
 import { renderManifests } from '../../common/manifest/render.js';
 import {
+  canMoveTo,
   NodeAvailability,
+  NodeState,
   TaskState,
   taskStateRank,
   type Meta,
@@ -28,6 +30,7 @@ import {
   type Service,
   type ServiceId,
   type ServiceSpec,
+  updateConfigDefaults,
 } from '../../common/model.js';
 import {
   canonicalJson,
@@ -67,9 +70,17 @@ const parseJson = (text: string, what: string): unknown => {
   }
 };
 
-/** Replicas do not count: scaling alone must not make the orchestrator replace every task. */
+/**
+ * Replicas do not count: scaling alone must not make the orchestrator replace every task. Update
+ * settings compare with their defaults filled in, so a service stored before a setting existed
+ * does not look changed (and roll every task) the first time it is applied again.
+ */
 const specWithoutReplicas = (s: ServiceSpec): string =>
-  canonicalJson({ ...s, mode: s.mode.type === 'replicated' ? { type: 'replicated' } : s.mode });
+  canonicalJson({
+    ...s,
+    mode: s.mode.type === 'replicated' ? { type: 'replicated' } : s.mode,
+    update: { ...updateConfigDefaults, ...s.update },
+  });
 
 export const specChanged = (a: ServiceSpec, b: ServiceSpec): boolean =>
   specWithoutReplicas(a) !== specWithoutReplicas(b);
@@ -87,6 +98,8 @@ export const nextService = (
     meta: { ...prev.meta, labels },
     spec,
     specVersion: changed ? prev.specVersion + 1 : prev.specVersion,
+    // The orchestrator's record of a rollout: a scale must not erase a paused update's state.
+    ...(prev.updateStatus === undefined ? {} : { updateStatus: prev.updateStatus }),
     ...(changed
       ? { previousSpec: prev.spec }
       : prev.previousSpec === undefined
@@ -146,6 +159,7 @@ export class ControlServer {
         Promise.resolve({ nodeJson: json(this.resolve('node', r.node)) }),
       ),
       updateNode: unary((r: pb.UpdateNodeRequest) => this.updateNode(r)),
+      removeNode: unary((r: pb.RemoveNodeRequest) => this.removeNode(r)),
       apply: unary((r: pb.ApplyRequest) => this.apply(r)),
       watch: (call: ServerWritableStream<pb.WatchRequest, pb.WatchResponse>) => {
         void this.watch(call);
@@ -323,6 +337,45 @@ export class ControlServer {
       },
     ]);
     return { nodeJson: json(o.objects[0]!.object) };
+  }
+
+  /**
+   * Deletes a node that is down (or any, with force). Its unfinished tasks become orphaned in the
+   * same transaction — what the dispatcher does for a node that goes down — so the orchestrator
+   * replaces them; without it, replicated tasks on a vanished node would count as running forever
+   * (the orchestrator does not react to node deletions for replicated services).
+   */
+  async removeNode(r: pb.RemoveNodeRequest): Promise<pb.RemoveNodeResponse> {
+    const o = await this.update((store) => {
+      const n = this.resolve('node', r.node);
+      if (!r.force && n.status.state !== NodeState.Down) {
+        throw new ControlError(
+          'failed-precondition',
+          `node ${n.meta.name} is ${n.status.state}, not down: stop its agent first, drain it, or remove it with force`,
+        );
+      }
+      const now = this.deps.now();
+      const tx: Change[] = [];
+      for (const t of store.find('task', { nodeId: n.meta.id })) {
+        if (!canMoveTo(t.status.state, TaskState.Orphaned)) continue;
+        tx.push({
+          op: 'update',
+          kind: 'task',
+          object: {
+            ...t,
+            status: { state: TaskState.Orphaned, timestamp: now, message: 'node removed' },
+          },
+        });
+      }
+      tx.push({
+        op: 'delete',
+        kind: 'node',
+        id: n.meta.id,
+        version: r.version === 0 ? n.meta.version : r.version,
+      });
+      return tx;
+    });
+    return { version: o.version };
   }
 
   // ---- apply ----------------------------------------------------------------------------------

@@ -9,7 +9,14 @@ import {
   RaftStoppedError,
 } from '../raft/errors.js';
 import { StoreApplyError, WatchResetError } from '../store/index.js';
-import { ControlError, LEADER_METADATA, fromRefusal, toStatus } from './errors.js';
+import {
+  ControlError,
+  LEADER_METADATA,
+  NOT_LEADER_METADATA,
+  WriteDeadlineError,
+  fromRefusal,
+  toStatus,
+} from './errors.js';
 
 test('toStatus: maps every error and refusal to its code', (t) => {
   const cases: [unknown, status][] = [
@@ -25,6 +32,7 @@ test('toStatus: maps every error and refusal to its code', (t) => {
     [new ProposalRejectedError('invalid'), status.INVALID_ARGUMENT],
     [new WatchResetError('watch-compacted', 1, 'x'), status.OUT_OF_RANGE],
     [new StoreApplyError('x'), status.INTERNAL],
+    [new WriteDeadlineError(10), status.DEADLINE_EXCEEDED],
     [new Error('boom'), status.INTERNAL],
     ['not even an error', status.INTERNAL],
   ];
@@ -52,6 +60,9 @@ test('toStatus: manifest errors are listed one per line with file, line and fiel
 test('toStatus: not-leader carries the leader in metadata and conflicts say to re-read', (t) => {
   const s = toStatus(new NotLeaderError(memberId(2)));
   t.deepEqual(s.metadata?.get(LEADER_METADATA), ['2']);
+  // Marked as never proposed, so forwarding may send it again; other UNAVAILABLEs are not.
+  t.deepEqual(s.metadata?.get(NOT_LEADER_METADATA), ['true']);
+  t.is(toStatus(new ProposalDroppedError(3)).metadata, undefined);
   const c = toStatus(
     fromRefusal({
       ok: false,

@@ -43,6 +43,23 @@ export const fromRefusal = (o: Extract<TransactionOutcome, { ok: false }>): Cont
 
 /** Metadata key carrying the leader's Raft member id on UNAVAILABLE not-leader errors. */
 export const LEADER_METADATA = 'x-tug-leader';
+/**
+ * Set ("true") on UNAVAILABLE answers meaning "this member does not lead": the request was not
+ * proposed, so it is safe to send again to the leader (the forwarder does).
+ */
+export const NOT_LEADER_METADATA = 'x-tug-not-leader';
+
+/** A write that did not commit within its deadline on the leader; it may still commit later. */
+export class WriteDeadlineError extends Error {
+  readonly code = 'deadline';
+  readonly temporary = true;
+  constructor(ms: number) {
+    super(
+      `not committed within ${ms} ms (no quorum?); it may still be applied later: read before retrying`,
+    );
+    this.name = 'WriteDeadlineError';
+  }
+}
 
 const controlCodes: Record<ControlErrorCode, status> = {
   'not-found': status.NOT_FOUND,
@@ -62,6 +79,7 @@ export const toStatus = (err: unknown): Partial<ServiceError> => {
   if (err instanceof NotLeaderError) {
     const metadata = new Metadata();
     if (err.leader !== 0) metadata.set(LEADER_METADATA, String(err.leader));
+    metadata.set(NOT_LEADER_METADATA, 'true');
     return { code: status.UNAVAILABLE, details: message, metadata };
   }
   if (err instanceof RaftStoppedError || err instanceof ProposalDroppedError) {
@@ -70,6 +88,8 @@ export const toStatus = (err: unknown): Partial<ServiceError> => {
   if (err instanceof ProposalRejectedError) {
     return { code: err.temporary ? status.UNAVAILABLE : status.INVALID_ARGUMENT, details: message };
   }
+  if (err instanceof WriteDeadlineError)
+    return { code: status.DEADLINE_EXCEEDED, details: message };
   if (err instanceof WatchResetError) return { code: status.OUT_OF_RANGE, details: message };
   if (err instanceof StoreApplyError) return { code: status.INTERNAL, details: message };
   return { code: status.INTERNAL, details: `internal error: ${message}` };

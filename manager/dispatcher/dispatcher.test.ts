@@ -2,9 +2,14 @@ import test from 'ava';
 import type { NodeId, Task } from '../../common/model.js';
 import { MemoryStore, StoreWriter } from '../store/index.js';
 import { FakeProposer, makeNode, makeService, makeTask } from '../store/test-fixtures.js';
-import { Dispatcher } from './dispatcher.js';
-import type { HollowAgent } from './hollow-agent.js';
+import { Dispatcher, LEADER_ADDRESS_METADATA } from './dispatcher.js';
+import { HollowAgent } from '../../agent/hollow/hollow-agent.js';
 import { setup, taskState, waitFor, type Harness } from './test-harness.js';
+
+const agent = (h: Harness, hostname: string, nodeId?: string): HollowAgent =>
+  h.track(
+    new HollowAgent({ client: h.client, hostname, ...(nodeId === undefined ? {} : { nodeId }) }),
+  );
 
 const assignTask = async (h: Harness, id: string, nodeId: string): Promise<void> => {
   const task: Task = makeTask(id, 'svc', { slot: 1, nodeId: nodeId as NodeId, state: 'assigned' });
@@ -15,7 +20,7 @@ const assignTask = async (h: Harness, id: string, nodeId: string): Promise<void>
 test('dispatcher: an agent registers and its node is ready in the store', async (t) => {
   const h = await setup();
   try {
-    const a = h.agent('host-a');
+    const a = agent(h, 'host-a');
     await a.start();
     t.not(a.nodeId, '');
     const n = h.store.get('node', a.nodeId);
@@ -30,7 +35,7 @@ test('dispatcher: an agent registers and its node is ready in the store', async 
 test('dispatcher: an assigned task reaches running, then shutdown when desired', async (t) => {
   const h = await setup();
   try {
-    const a = h.agent('host-a');
+    const a = agent(h, 'host-a');
     await a.start();
     await assignTask(h, 't1', a.nodeId);
     await waitFor(h.store, () => taskState(h.store, 't1') === 'running');
@@ -50,13 +55,13 @@ test('dispatcher: an assigned task reaches running, then shutdown when desired',
 test('dispatcher: tasks assigned before the session opens come in the full set', async (t) => {
   const h = await setup();
   try {
-    const first = h.agent('host-a');
+    const first = agent(h, 'host-a');
     await first.start();
     const nodeId = first.nodeId;
     first.stop();
     await assignTask(h, 't1', nodeId);
     await assignTask(h, 't2', nodeId);
-    const again = h.agent('host-a', nodeId);
+    const again = agent(h, 'host-a', nodeId);
     await again.start();
     await waitFor(
       h.store,
@@ -72,8 +77,8 @@ test('dispatcher: tasks assigned before the session opens come in the full set',
 test('dispatcher: a node that stops heartbeating goes down and its tasks are orphaned', async (t) => {
   const h = await setup();
   try {
-    const a = h.agent('host-a');
-    const b = h.agent('host-b');
+    const a = agent(h, 'host-a');
+    const b = agent(h, 'host-b');
     await a.start();
     await b.start();
     await assignTask(h, 't1', a.nodeId);
@@ -95,7 +100,7 @@ test('dispatcher: a node that stops heartbeating goes down and its tasks are orp
 test('dispatcher: reconnecting with the same node id makes the same node ready again', async (t) => {
   const h = await setup();
   try {
-    const a = h.agent('host-a');
+    const a = agent(h, 'host-a');
     await a.start();
     const nodeId = a.nodeId;
     a.stop();
@@ -112,7 +117,7 @@ test('dispatcher: reconnecting with the same node id makes the same node ready a
 test('dispatcher: an unknown node id is refused', async (t) => {
   const h = await setup();
   try {
-    const a = h.agent('host-a', 'no-such-node');
+    const a = agent(h, 'host-a', 'no-such-node');
     const err = await t.throwsAsync(a.start());
     t.regex(err.message, /not known/);
     t.is(h.store.count('node'), 0);
@@ -130,7 +135,7 @@ const report = (
     h.client.updateTaskStatus(
       {
         nodeId: a.nodeId,
-        sessionId: (a as unknown as { sessionId: string }).sessionId,
+        sessionId: a.session.sessionId,
         updates: updates.map((u) => ({ ...u, timestampMs: 1, message: 'test' })),
       },
       (err) => {
@@ -143,8 +148,8 @@ const report = (
 test('dispatcher: updates for another node’s task are ignored', async (t) => {
   const h = await setup();
   try {
-    const a = h.agent('host-a');
-    const b = h.agent('host-b');
+    const a = agent(h, 'host-a');
+    const b = agent(h, 'host-b');
     await a.start();
     await b.start();
     await assignTask(h, 't1', a.nodeId);
@@ -166,7 +171,7 @@ test('dispatcher: updates for another node’s task are ignored', async (t) => {
 test('dispatcher: a task state never moves backwards', async (t) => {
   const h = await setup();
   try {
-    const a = h.agent('host-a');
+    const a = agent(h, 'host-a');
     await a.start();
     await assignTask(h, 't1', a.nodeId);
     await waitFor(h.store, () => taskState(h.store, 't1') === 'running');
@@ -190,9 +195,9 @@ test('dispatcher: a task state never moves backwards', async (t) => {
 test('dispatcher: a newer session for the same node ends the older one', async (t) => {
   const h = await setup();
   try {
-    const a = h.agent('host-a');
+    const a = agent(h, 'host-a');
     await a.start();
-    const twin = h.agent('host-a', a.nodeId);
+    const twin = agent(h, 'host-a', a.nodeId);
     await twin.start();
     t.is(h.dispatcher.sessionCount, 1);
     await assignTask(h, 't1', a.nodeId);
@@ -258,4 +263,54 @@ test('dispatcher: a new leader gives known nodes a full grace period, then marks
   t.is(store.get('node', 'n1')?.status.state, 'down');
   controller.abort();
   await running;
+});
+
+test('dispatcher: a status report is answered only once written, and a failed write is an error', async (t) => {
+  let failing = false;
+  const h = await setup(undefined, {
+    proposer: (store) => {
+      const inner = new FakeProposer(store);
+      return {
+        propose: (data) =>
+          failing ? Promise.reject(new Error('proposal dropped')) : inner.propose(data),
+      };
+    },
+  });
+  try {
+    const a = agent(h, 'host-a');
+    await a.start();
+    await assignTask(h, 't1', a.nodeId);
+    await waitFor(h.store, () => taskState(h.store, 't1') === 'running');
+    failing = true;
+    const err = await t.throwsAsync(report(h, a, [{ taskId: 't1', state: 'complete' }]));
+    t.regex(err.message, /UNAVAILABLE|not written/);
+    failing = false;
+    await report(h, a, [{ taskId: 't1', state: 'complete' }]);
+    // Answered after the commit: the state is already in the store.
+    t.is(taskState(h.store, 't1'), 'complete');
+  } finally {
+    failing = false;
+    await h.close();
+  }
+});
+
+test('dispatcher: a manager not running the dispatcher names the leader', async (t) => {
+  const store = new MemoryStore();
+  const d = new Dispatcher({
+    store,
+    writer: new StoreWriter({ proposer: new FakeProposer(store), now: () => 0 }),
+    addresses: () => ({ leader: '10.0.0.9:4242', managers: [] }),
+  });
+  const err = await new Promise<{ code?: number; metadata?: { get(k: string): unknown[] } }>(
+    (resolve) => {
+      d.service.heartbeat(
+        { request: { nodeId: 'n', sessionId: 's' } } as never,
+        ((e: never) => {
+          resolve(e);
+        }) as never,
+      );
+    },
+  );
+  t.is(err.code, 14);
+  t.deepEqual(err.metadata?.get(LEADER_ADDRESS_METADATA), ['10.0.0.9:4242']);
 });

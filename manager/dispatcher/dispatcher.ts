@@ -1,11 +1,12 @@
 // The dispatcher: the manager side of the agent protocol (proto/dispatcher.proto). Owns agent
 // sessions, the in-memory heartbeat deadlines (never replicated), marking silent nodes down and
 // their tasks orphaned, streaming each node its assignments from store events, and batching
-// agents' task status reports into store transactions. Leader-only: its RPCs answer UNAVAILABLE
-// unless run(signal) is running; aborting the signal ends every session.
+// agents' task status reports into store transactions (acknowledged once committed). Leader-only:
+// its RPCs answer UNAVAILABLE — naming the leader when known — unless run(signal) is running;
+// aborting the signal ends every session.
 import { systemClock, type Clock } from '../../common/clock.js';
 import { randomUUID } from 'node:crypto';
-import { status as grpcStatus, type ServerWritableStream } from '@grpc/grpc-js';
+import { Metadata, status as grpcStatus, type ServerWritableStream } from '@grpc/grpc-js';
 import {
   canMoveTo,
   defaultClusterSpec,
@@ -35,29 +36,53 @@ export interface DispatcherDeps {
   /** A partial batch of status updates waits at most this long. Default 100. */
   readonly statusBatchMs?: number;
   readonly log?: (line: string) => void;
+  /**
+   * Where the managers are, for agents: every manager's host:port (sent so an agent can fail
+   * over) and the leader's ('' when unknown; sent with not-leader answers). Default: none.
+   */
+  readonly addresses?: () => ManagerAddresses;
 }
+
+export interface ManagerAddresses {
+  readonly leader: string;
+  readonly managers: readonly string[];
+}
+
+/** Metadata key naming the leader's address on UNAVAILABLE not-leader answers (as membership). */
+export const LEADER_ADDRESS_METADATA = 'x-tug-leader-address';
 
 /** An RPC refused with a gRPC status: `code` is the stable name, `grpcCode` the wire code. */
 export class DispatcherError extends Error {
-  readonly code: 'not-leader' | 'invalid' | 'unknown-node' | 'unknown-session';
+  readonly code: 'not-leader' | 'invalid' | 'unknown-node' | 'unknown-session' | 'not-recorded';
   readonly grpcCode: grpcStatus;
-  constructor(code: DispatcherError['code'], message: string) {
+  /** For not-leader: the leader's host:port when known, else ''. */
+  readonly leaderAddress: string;
+  constructor(code: DispatcherError['code'], message: string, leaderAddress = '') {
     super(message);
     this.name = 'DispatcherError';
     this.code = code;
+    this.leaderAddress = leaderAddress;
     this.grpcCode = {
       'not-leader': grpcStatus.UNAVAILABLE,
       invalid: grpcStatus.INVALID_ARGUMENT,
       'unknown-node': grpcStatus.NOT_FOUND,
       'unknown-session': grpcStatus.NOT_FOUND,
+      // The agent resends: a report that may or may not have been written is idempotent.
+      'not-recorded': grpcStatus.UNAVAILABLE,
     }[code];
   }
 }
 
-const toGrpc = (e: unknown): { code: grpcStatus; details: string } =>
-  e instanceof DispatcherError
-    ? { code: e.grpcCode, details: e.message }
-    : { code: grpcStatus.UNAVAILABLE, details: e instanceof Error ? e.message : String(e) };
+/** The one place dispatcher errors become gRPC statuses. */
+const toGrpc = (e: unknown): { code: grpcStatus; details: string; metadata?: Metadata } => {
+  if (!(e instanceof DispatcherError)) {
+    return { code: grpcStatus.UNAVAILABLE, details: e instanceof Error ? e.message : String(e) };
+  }
+  if (e.leaderAddress === '') return { code: e.grpcCode, details: e.message };
+  const metadata = new Metadata();
+  metadata.set(LEADER_ADDRESS_METADATA, e.leaderAddress);
+  return { code: e.grpcCode, details: e.message, metadata };
+};
 
 /** Whether a task belongs in its node's assignment set: placed there and not yet finished. */
 export const isAssignment = (t: Task): boolean =>
@@ -66,6 +91,14 @@ export const isAssignment = (t: Task): boolean =>
   !isTerminal(t.status.state);
 
 const taskStates: ReadonlySet<string> = new Set(Object.values(TaskState));
+
+/** A status RPC waiting for the transactions that hold its updates. */
+interface StatusWaiter {
+  remaining: number;
+  settled: boolean;
+  readonly resolve: () => void;
+  readonly reject: (e: Error) => void;
+}
 
 interface Session {
   readonly id: string;
@@ -118,7 +151,7 @@ export class Dispatcher {
   private readonly batchMs: number;
   private readonly log: (line: string) => void;
   private running: Running | null = null;
-  private queue: QueuedStatus[] = [];
+  private queue: { readonly q: QueuedStatus; readonly waiter: StatusWaiter }[] = [];
   private cancelFlush: (() => void) | null = null;
   /** Status transactions committed so far (for tests and metrics). */
   statusWrites = 0;
@@ -146,12 +179,17 @@ export class Dispatcher {
         }
       },
       updateTaskStatus: (call, callback) => {
-        try {
-          this.updateTaskStatus(call.request);
-          callback(null, {});
-        } catch (e) {
-          callback(toGrpc(e));
-        }
+        // Through a promise, so a refusal thrown at once takes the same path as a failed write.
+        Promise.resolve(call.request)
+          .then((req) => this.updateTaskStatus(req))
+          .then(
+            () => {
+              callback(null, {});
+            },
+            (e: unknown) => {
+              callback(toGrpc(e));
+            },
+          );
       },
     };
   }
@@ -159,6 +197,10 @@ export class Dispatcher {
   /** Nodes with an open session (for tests and metrics). */
   get sessionCount(): number {
     return this.running?.sessions.size ?? 0;
+  }
+
+  private addresses(): ManagerAddresses {
+    return this.deps.addresses?.() ?? { leader: '', managers: [] };
   }
 
   private heartbeatTimes(): { periodMs: number; graceMs: number } {
@@ -188,6 +230,10 @@ export class Dispatcher {
       r.sessions.clear();
       this.cancelFlush?.();
       this.cancelFlush = null;
+      // Not written: the agents resend them to whichever manager leads next.
+      for (const { waiter } of this.queue) {
+        this.settle(waiter, new DispatcherError('not-recorded', 'leadership lost before writing'));
+      }
       this.queue = [];
       this.running = null;
       await Promise.allSettled([...r.writes]);
@@ -196,8 +242,14 @@ export class Dispatcher {
 
   private active(): Running {
     const r = this.running;
-    if (r === null || r.signal.aborted)
-      throw new DispatcherError('not-leader', 'this manager is not running the dispatcher');
+    if (r === null || r.signal.aborted) {
+      const leader = this.addresses().leader;
+      throw new DispatcherError(
+        'not-leader',
+        `this manager is not running the dispatcher${leader === '' ? '' : `; the leader is ${leader}`}`,
+        leader,
+      );
+    }
     return r;
   }
 
@@ -224,7 +276,7 @@ export class Dispatcher {
         r.sessions.delete(nodeId);
         this.endSession(s, 'heartbeat grace period expired');
       }
-      this.track(r, this.markDown(nodeId), `marking node ${nodeId} down`);
+      this.track(r, this.markDown(r, nodeId), `marking node ${nodeId} down`);
     });
     r.deadlines.set(nodeId, cancel);
   }
@@ -239,17 +291,23 @@ export class Dispatcher {
       );
     }
     this.armDeadline(r, s.nodeId);
-    return { periodMs: this.heartbeatTimes().periodMs };
+    return {
+      periodMs: this.heartbeatTimes().periodMs,
+      managers: [...this.addresses().managers],
+    };
   }
 
   /** Node → down and its unfinished tasks → orphaned (the orchestrator replaces them). */
-  private async markDown(nodeId: NodeId): Promise<void> {
+  private async markDown(r: Running, nodeId: NodeId): Promise<void> {
     const { store, writer } = this.deps;
     const now = this.clock.now();
     const message = 'heartbeat failure';
     const o = await update(store, writer, (s) => {
       const n = s.get('node', nodeId);
       if (n === undefined || n.status.state === NodeState.Down) return null;
+      // The agent came back (a new session) before this write: writing down now would leave a
+      // live node down, as only registering marks it ready again.
+      if (r.sessions.has(nodeId)) return null;
       return [
         {
           op: 'update',
@@ -302,7 +360,10 @@ export class Dispatcher {
     const nodeId = await this.register(req.nodeId as NodeId, d);
     if (r.signal.aborted || call.cancelled) return;
     const previous = r.sessions.get(nodeId);
-    if (previous !== undefined) this.endSession(previous, 'replaced by a newer session');
+    if (previous !== undefined) {
+      // ABORTED, not UNAVAILABLE: two agents claiming one node would otherwise take turns.
+      this.endSession(previous, 'replaced by a newer session', grpcStatus.ABORTED);
+    }
     const s: Session = {
       id: (this.deps.newSessionId ?? randomUUID)(),
       nodeId,
@@ -322,7 +383,12 @@ export class Dispatcher {
     call.write({
       message: {
         $case: 'started',
-        value: { sessionId: s.id, nodeId, heartbeatPeriodMs: this.heartbeatTimes().periodMs },
+        value: {
+          sessionId: s.id,
+          nodeId,
+          heartbeatPeriodMs: this.heartbeatTimes().periodMs,
+          managers: [...this.addresses().managers],
+        },
       },
     });
     this.sendFull(s);
@@ -373,11 +439,11 @@ export class Dispatcher {
     return requested;
   }
 
-  private endSession(s: Session, why: string): void {
+  private endSession(s: Session, why: string, code = grpcStatus.UNAVAILABLE): void {
     // A stream the agent already cancelled must not be written to.
     if (s.closed || s.call.cancelled) return;
     s.closed = true;
-    s.call.emit('error', { code: grpcStatus.UNAVAILABLE, details: `session ended: ${why}` });
+    s.call.emit('error', { code, details: `session ended: ${why}` });
   }
 
   private sendFull(s: Session): void {
@@ -455,7 +521,12 @@ export class Dispatcher {
 
   // ---- task status --------------------------------------------------------------------------
 
-  private updateTaskStatus(req: pb.UpdateTaskStatusRequest): void {
+  /**
+   * Queues a batch of reports and resolves once every transaction holding them has committed:
+   * acknowledging at queue time would lose reports whenever a write fails to replicate or
+   * leadership moves before the batch is written, since the agent would not resend them.
+   */
+  private updateTaskStatus(req: pb.UpdateTaskStatusRequest): Promise<void> {
     const r = this.active();
     const nodeId = req.nodeId as NodeId;
     if (r.sessions.get(nodeId)?.id !== req.sessionId) {
@@ -469,21 +540,44 @@ export class Dispatcher {
         throw new DispatcherError('invalid', `task ${u.taskId}: unknown state ${u.state}`);
       }
     }
-    for (const u of req.updates) {
-      const status: TaskStatus = {
-        state: u.state as TaskState,
-        timestamp: u.timestampMs,
-        message: u.message,
-        ...(u.exitCode === undefined ? {} : { exitCode: u.exitCode }),
+    if (req.updates.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter: StatusWaiter = {
+        remaining: req.updates.length,
+        settled: false,
+        resolve,
+        reject,
       };
-      this.queue.push({ nodeId, taskId: u.taskId, status });
+      for (const u of req.updates) {
+        const status: TaskStatus = {
+          state: u.state as TaskState,
+          timestamp: u.timestampMs,
+          message: u.message,
+          ...(u.exitCode === undefined ? {} : { exitCode: u.exitCode }),
+        };
+        this.queue.push({ q: { nodeId, taskId: u.taskId, status }, waiter });
+      }
+      if (this.queue.length >= this.batchItems) this.flushStatus(r);
+      else if (this.cancelFlush === null) {
+        this.cancelFlush = this.clock.setTimer(this.batchMs, () => {
+          this.cancelFlush = null;
+          this.flushStatus(r);
+        });
+      }
+    });
+  }
+
+  private settle(w: StatusWaiter, err: Error | null, count = w.remaining): void {
+    if (w.settled) return;
+    if (err !== null) {
+      w.settled = true;
+      w.reject(err);
+      return;
     }
-    if (this.queue.length >= this.batchItems) this.flushStatus(r);
-    else if (this.cancelFlush === null && this.queue.length > 0) {
-      this.cancelFlush = this.clock.setTimer(this.batchMs, () => {
-        this.cancelFlush = null;
-        this.flushStatus(r);
-      });
+    w.remaining -= count;
+    if (w.remaining <= 0) {
+      w.settled = true;
+      w.resolve();
     }
   }
 
@@ -492,7 +586,19 @@ export class Dispatcher {
     this.cancelFlush = null;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.batchItems);
-      this.track(r, this.writeStatus(batch), 'writing task status');
+      const done = this.writeStatus(batch.map((b) => b.q)).then(
+        () => {
+          for (const { waiter } of batch) this.settle(waiter, null, 1);
+        },
+        (e: unknown) => {
+          const why = e instanceof Error ? e.message : String(e);
+          for (const { waiter } of batch) {
+            this.settle(waiter, new DispatcherError('not-recorded', `status not written: ${why}`));
+          }
+          throw e;
+        },
+      );
+      this.track(r, done, 'writing task status');
     }
   }
 

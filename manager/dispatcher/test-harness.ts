@@ -1,35 +1,52 @@
 // Test harness for the dispatcher: a dispatcher over a MemoryStore and FakeProposer served on
-// 127.0.0.1:0 with real gRPC, hollow agents on one shared client, and a store-condition wait.
+// 127.0.0.1:0 with real gRPC, one shared client, and a store-condition wait. Agents come from the
+// tests (manager code never imports agent/); the harness stops what they hand to `track`.
 import { credentials, Server, ServerCredentials } from '@grpc/grpc-js';
 import type { NodeId, TaskState } from '../../common/model.js';
-import { MemoryStore, StoreWriter } from '../store/index.js';
+import { MemoryStore, StoreWriter, type Proposer } from '../store/index.js';
 import { FakeProposer, makeService } from '../store/test-fixtures.js';
 import * as pb from '../../proto/gen/dispatcher.js';
-import { Dispatcher } from './dispatcher.js';
-import { HollowAgent } from './hollow-agent.js';
+import { Dispatcher, type DispatcherDeps } from './dispatcher.js';
+
+/** Anything with a session to end when the test is over (a hollow agent). */
+export interface Stoppable {
+  stop(): void;
+}
 
 export interface Harness {
   readonly store: MemoryStore;
   readonly writer: StoreWriter;
   readonly dispatcher: Dispatcher;
   readonly client: pb.DispatcherServiceClient;
-  readonly agents: HollowAgent[];
-  agent(hostname: string, nodeId?: string): HollowAgent;
+  /** Where the dispatcher listens (host:port). */
+  readonly address: string;
+  /** Stops `x` (before the dispatcher) when the harness closes; returns it. */
+  track<T extends Stoppable>(x: T): T;
   close(): Promise<void>;
 }
 
 let ids = 0;
 
 // Small real timings: each wait below is on a store condition, never on a duration.
-export const setup = async (heartbeat = { periodMs: 100, graceMs: 1000 }): Promise<Harness> => {
+export const setup = async (
+  heartbeat = { periodMs: 100, graceMs: 3000 },
+  opts: {
+    readonly proposer?: (store: MemoryStore) => Proposer;
+    readonly addresses?: DispatcherDeps['addresses'];
+  } = {},
+): Promise<Harness> => {
   const store = new MemoryStore();
-  const writer = new StoreWriter({ proposer: new FakeProposer(store), now: () => Date.now() });
+  const writer = new StoreWriter({
+    proposer: opts.proposer?.(store) ?? new FakeProposer(store),
+    now: () => Date.now(),
+  });
   const dispatcher = new Dispatcher({
     store,
     writer,
     heartbeat,
     statusBatchMs: 5,
     newNodeId: () => `node-${++ids}` as NodeId,
+    ...(opts.addresses === undefined ? {} : { addresses: opts.addresses }),
   });
   const server = new Server();
   server.addService(pb.DispatcherServiceService, dispatcher.service);
@@ -43,20 +60,19 @@ export const setup = async (heartbeat = { periodMs: 100, graceMs: 1000 }): Promi
   const controller = new AbortController();
   const running = dispatcher.run(controller.signal);
   await writer.submit([{ op: 'create', kind: 'service', object: makeService('svc') }]);
-  const agents: HollowAgent[] = [];
+  const tracked: Stoppable[] = [];
   return {
     store,
     writer,
     dispatcher,
     client,
-    agents,
-    agent: (hostname, nodeId) => {
-      const a = new HollowAgent({ client, hostname, ...(nodeId === undefined ? {} : { nodeId }) });
-      agents.push(a);
-      return a;
+    address: `127.0.0.1:${port}`,
+    track: (x) => {
+      tracked.push(x);
+      return x;
     },
     close: async () => {
-      for (const a of agents) a.stop();
+      for (const a of tracked) a.stop();
       // Let the cancellations reach the server before the dispatcher ends what is left.
       await new Promise<void>((resolve) => {
         const check = (): void => {
@@ -73,15 +89,18 @@ export const setup = async (heartbeat = { periodMs: 100, graceMs: 1000 }): Promi
   };
 };
 
-/** Resolves once `pred` holds on the store; fails after 5 s so a broken test cannot hang. */
+/**
+ * Resolves once `pred` holds on the store; fails after 15 s so a broken test cannot hang (the
+ * margin is for a loaded machine, not for the expected case).
+ */
 export const waitFor = async (store: MemoryStore, pred: () => boolean): Promise<void> => {
-  const signal = AbortSignal.timeout(5000);
+  const signal = AbortSignal.timeout(15_000);
   if (pred()) return;
   for await (const e of store.watch({ signal })) if (e.version > 0 && pred()) return;
   const seen = [...store.list('node'), ...store.list('task')].map((o) =>
     'state' in o.status ? `${o.meta.id}=${o.status.state}` : '',
   );
-  throw new Error(`condition not reached within 5 s; store: ${seen.join(' ')}`);
+  throw new Error(`condition not reached within 15 s; store: ${seen.join(' ')}`);
 };
 
 export const taskState = (store: MemoryStore, id: string): TaskState | undefined =>

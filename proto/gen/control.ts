@@ -200,6 +200,20 @@ export interface UpdateNodeResponse {
   nodeJson: string;
 }
 
+export interface RemoveNodeRequest {
+  /** Id or name. */
+  node: string;
+  /** The version read; 0: whatever is stored. */
+  version: number;
+  /** Remove it even while it is ready. */
+  force: boolean;
+}
+
+export interface RemoveNodeResponse {
+  /** The store version of the removal. */
+  version: number;
+}
+
 export interface ManifestSource {
   /** Shown in error messages (file:line:column). */
   file: string;
@@ -3085,6 +3099,174 @@ export const UpdateNodeResponse: MessageFns<UpdateNodeResponse> = {
   },
 };
 
+function createBaseRemoveNodeRequest(): RemoveNodeRequest {
+  return { node: "", version: 0, force: false };
+}
+
+export const RemoveNodeRequest: MessageFns<RemoveNodeRequest> = {
+  encode(message: RemoveNodeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.node !== "") {
+      writer.uint32(10).string(message.node);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).uint64(message.version);
+    }
+    if (message.force !== false) {
+      writer.uint32(24).bool(message.force);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveNodeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveNodeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveNodeRequest {
+    return {
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+    };
+  },
+
+  toJSON(message: RemoveNodeRequest): unknown {
+    const obj: any = {};
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.force !== false) {
+      obj.force = message.force;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveNodeRequest>): RemoveNodeRequest {
+    return RemoveNodeRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveNodeRequest>): RemoveNodeRequest {
+    const message = createBaseRemoveNodeRequest();
+    message.node = object.node ?? "";
+    message.version = object.version ?? 0;
+    message.force = object.force ?? false;
+    return message;
+  },
+};
+
+function createBaseRemoveNodeResponse(): RemoveNodeResponse {
+  return { version: 0 };
+}
+
+export const RemoveNodeResponse: MessageFns<RemoveNodeResponse> = {
+  encode(message: RemoveNodeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).uint64(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveNodeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveNodeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RemoveNodeResponse {
+    return { version: isSet(object.version) ? globalThis.Number(object.version) : 0 };
+  },
+
+  toJSON(message: RemoveNodeResponse): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RemoveNodeResponse>): RemoveNodeResponse {
+    return RemoveNodeResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveNodeResponse>): RemoveNodeResponse {
+    const message = createBaseRemoveNodeResponse();
+    message.version = object.version ?? 0;
+    return message;
+  },
+};
+
 function createBaseManifestSource(): ManifestSource {
   return { file: "", text: "" };
 }
@@ -3818,6 +4000,20 @@ export const ControlServiceService = {
     responseDeserialize: (value: Buffer): UpdateNodeResponse => UpdateNodeResponse.decode(value),
   },
   /**
+   * RemoveNode deletes a node from the cluster (its agent must register again to come back).
+   * Refused (FAILED_PRECONDITION) while the node is not down, unless force; its unfinished tasks
+   * are marked orphaned in the same transaction so the orchestrator replaces them.
+   */
+  removeNode: {
+    path: "/tug.control.v1.ControlService/RemoveNode" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveNodeRequest): Buffer => Buffer.from(RemoveNodeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveNodeRequest => RemoveNodeRequest.decode(value),
+    responseSerialize: (value: RemoveNodeResponse): Buffer => Buffer.from(RemoveNodeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveNodeResponse => RemoveNodeResponse.decode(value),
+  },
+  /**
    * Apply validates every manifest (server side, same validator as the CLI) and writes them all
    * in one transaction, or nothing. Validation errors: INVALID_ARGUMENT, one line per error.
    */
@@ -3869,6 +4065,12 @@ export interface ControlServiceServer extends UntypedServiceImplementation {
   getNode: handleUnaryCall<GetNodeRequest, GetNodeResponse>;
   /** UpdateNode changes the operator's part of a node: availability and labels. */
   updateNode: handleUnaryCall<UpdateNodeRequest, UpdateNodeResponse>;
+  /**
+   * RemoveNode deletes a node from the cluster (its agent must register again to come back).
+   * Refused (FAILED_PRECONDITION) while the node is not down, unless force; its unfinished tasks
+   * are marked orphaned in the same transaction so the orchestrator replaces them.
+   */
+  removeNode: handleUnaryCall<RemoveNodeRequest, RemoveNodeResponse>;
   /**
    * Apply validates every manifest (server side, same validator as the CLI) and writes them all
    * in one transaction, or nothing. Validation errors: INVALID_ARGUMENT, one line per error.
@@ -4100,6 +4302,26 @@ export interface ControlServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: UpdateNodeResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * RemoveNode deletes a node from the cluster (its agent must register again to come back).
+   * Refused (FAILED_PRECONDITION) while the node is not down, unless force; its unfinished tasks
+   * are marked orphaned in the same transaction so the orchestrator replaces them.
+   */
+  removeNode(
+    request: RemoveNodeRequest,
+    callback: (error: ServiceError | null, response: RemoveNodeResponse) => void,
+  ): ClientUnaryCall;
+  removeNode(
+    request: RemoveNodeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveNodeResponse) => void,
+  ): ClientUnaryCall;
+  removeNode(
+    request: RemoveNodeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveNodeResponse) => void,
   ): ClientUnaryCall;
   /**
    * Apply validates every manifest (server side, same validator as the CLI) and writes them all

@@ -51,6 +51,8 @@ export interface SessionStarted {
   sessionId: string;
   nodeId: string;
   heartbeatPeriodMs: number;
+  /** host:port of every manager the agent may reconnect to (the leader among them). */
+  managers: string[];
 }
 
 export interface AssignedTask {
@@ -85,6 +87,8 @@ export interface HeartbeatRequest {
 export interface HeartbeatResponse {
   /** Send the next heartbeat within this many milliseconds. */
   periodMs: number;
+  /** The current manager addresses (membership may have changed since the session started). */
+  managers: string[];
 }
 
 export interface TaskStatusUpdate {
@@ -482,7 +486,7 @@ export const SessionRequest: MessageFns<SessionRequest> = {
 };
 
 function createBaseSessionStarted(): SessionStarted {
-  return { sessionId: "", nodeId: "", heartbeatPeriodMs: 0 };
+  return { sessionId: "", nodeId: "", heartbeatPeriodMs: 0, managers: [] };
 }
 
 export const SessionStarted: MessageFns<SessionStarted> = {
@@ -495,6 +499,9 @@ export const SessionStarted: MessageFns<SessionStarted> = {
     }
     if (message.heartbeatPeriodMs !== 0) {
       writer.uint32(24).uint64(message.heartbeatPeriodMs);
+    }
+    for (const v of message.managers) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -536,6 +543,14 @@ export const SessionStarted: MessageFns<SessionStarted> = {
             message.heartbeatPeriodMs = longToNumber(reader.uint64());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.managers.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -565,6 +580,7 @@ export const SessionStarted: MessageFns<SessionStarted> = {
         : isSet(object.heartbeat_period_ms)
         ? globalThis.Number(object.heartbeat_period_ms)
         : 0,
+      managers: globalThis.Array.isArray(object?.managers) ? object.managers.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -579,6 +595,9 @@ export const SessionStarted: MessageFns<SessionStarted> = {
     if (message.heartbeatPeriodMs !== 0) {
       obj.heartbeatPeriodMs = Math.round(message.heartbeatPeriodMs);
     }
+    if (message.managers?.length) {
+      obj.managers = message.managers;
+    }
     return obj;
   },
 
@@ -590,6 +609,7 @@ export const SessionStarted: MessageFns<SessionStarted> = {
     message.sessionId = object.sessionId ?? "";
     message.nodeId = object.nodeId ?? "";
     message.heartbeatPeriodMs = object.heartbeatPeriodMs ?? 0;
+    message.managers = object.managers?.map((e) => e) || [];
     return message;
   },
 };
@@ -985,13 +1005,16 @@ export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
 };
 
 function createBaseHeartbeatResponse(): HeartbeatResponse {
-  return { periodMs: 0 };
+  return { periodMs: 0, managers: [] };
 }
 
 export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
   encode(message: HeartbeatResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.periodMs !== 0) {
       writer.uint32(8).uint64(message.periodMs);
+    }
+    for (const v of message.managers) {
+      writer.uint32(18).string(v!);
     }
     return writer;
   },
@@ -1017,6 +1040,14 @@ export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
             message.periodMs = longToNumber(reader.uint64());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.managers.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1036,6 +1067,7 @@ export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
         : isSet(object.period_ms)
         ? globalThis.Number(object.period_ms)
         : 0,
+      managers: globalThis.Array.isArray(object?.managers) ? object.managers.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -1043,6 +1075,9 @@ export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
     const obj: any = {};
     if (message.periodMs !== 0) {
       obj.periodMs = Math.round(message.periodMs);
+    }
+    if (message.managers?.length) {
+      obj.managers = message.managers;
     }
     return obj;
   },
@@ -1053,6 +1088,7 @@ export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
   fromPartial(object: DeepPartial<HeartbeatResponse>): HeartbeatResponse {
     const message = createBaseHeartbeatResponse();
     message.periodMs = object.periodMs ?? 0;
+    message.managers = object.managers?.map((e) => e) || [];
     return message;
   },
 };
@@ -1370,7 +1406,10 @@ export const DispatcherServiceService = {
   /**
    * Session registers the node (a new node id on first contact; the agent persists it and sends
    * it back on every reconnect), then streams its assignments: first a full set, then changes.
-   * A newer session for the same node ends the older one. UNAVAILABLE: not the leader.
+   * A newer session for the same node ends the older one with ABORTED (two agents claim one
+   * node: the newest wins; the older must not reconnect). UNAVAILABLE: not the leader (metadata
+   * `x-tug-leader-address` names the leader when known), or the session ended (leadership lost,
+   * heartbeat grace expired): reconnect.
    */
   session: {
     path: "/tug.dispatcher.v1.DispatcherService/Session" as const,
@@ -1384,6 +1423,7 @@ export const DispatcherServiceService = {
   /**
    * Heartbeat keeps the node ready; it must come again within the returned period. Kept in
    * the leader's memory only. NOT_FOUND: the session is not (or no longer) known: reopen it.
+   * UNAVAILABLE: not the leader (with `x-tug-leader-address` when known).
    */
   heartbeat: {
     path: "/tug.dispatcher.v1.DispatcherService/Heartbeat" as const,
@@ -1395,9 +1435,11 @@ export const DispatcherServiceService = {
     responseDeserialize: (value: Buffer): HeartbeatResponse => HeartbeatResponse.decode(value),
   },
   /**
-   * UpdateTaskStatus queues a batch of observed task states; the dispatcher writes them in
-   * batches. Updates for tasks not assigned to this node, or that would move a state
-   * backwards, are ignored.
+   * UpdateTaskStatus reports a batch of observed task states; the dispatcher coalesces reports
+   * of many agents into store transactions and answers only once the transaction holding these
+   * updates has committed. Any error means "not recorded": resend (a resent update is
+   * idempotent). Updates for tasks not assigned to this node, or that would move a state
+   * backwards, are ignored (and still acknowledged).
    */
   updateTaskStatus: {
     path: "/tug.dispatcher.v1.DispatcherService/UpdateTaskStatus" as const,
@@ -1416,18 +1458,24 @@ export interface DispatcherServiceServer extends UntypedServiceImplementation {
   /**
    * Session registers the node (a new node id on first contact; the agent persists it and sends
    * it back on every reconnect), then streams its assignments: first a full set, then changes.
-   * A newer session for the same node ends the older one. UNAVAILABLE: not the leader.
+   * A newer session for the same node ends the older one with ABORTED (two agents claim one
+   * node: the newest wins; the older must not reconnect). UNAVAILABLE: not the leader (metadata
+   * `x-tug-leader-address` names the leader when known), or the session ended (leadership lost,
+   * heartbeat grace expired): reconnect.
    */
   session: handleServerStreamingCall<SessionRequest, SessionResponse>;
   /**
    * Heartbeat keeps the node ready; it must come again within the returned period. Kept in
    * the leader's memory only. NOT_FOUND: the session is not (or no longer) known: reopen it.
+   * UNAVAILABLE: not the leader (with `x-tug-leader-address` when known).
    */
   heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatResponse>;
   /**
-   * UpdateTaskStatus queues a batch of observed task states; the dispatcher writes them in
-   * batches. Updates for tasks not assigned to this node, or that would move a state
-   * backwards, are ignored.
+   * UpdateTaskStatus reports a batch of observed task states; the dispatcher coalesces reports
+   * of many agents into store transactions and answers only once the transaction holding these
+   * updates has committed. Any error means "not recorded": resend (a resent update is
+   * idempotent). Updates for tasks not assigned to this node, or that would move a state
+   * backwards, are ignored (and still acknowledged).
    */
   updateTaskStatus: handleUnaryCall<UpdateTaskStatusRequest, UpdateTaskStatusResponse>;
 }
@@ -1436,7 +1484,10 @@ export interface DispatcherServiceClient extends Client {
   /**
    * Session registers the node (a new node id on first contact; the agent persists it and sends
    * it back on every reconnect), then streams its assignments: first a full set, then changes.
-   * A newer session for the same node ends the older one. UNAVAILABLE: not the leader.
+   * A newer session for the same node ends the older one with ABORTED (two agents claim one
+   * node: the newest wins; the older must not reconnect). UNAVAILABLE: not the leader (metadata
+   * `x-tug-leader-address` names the leader when known), or the session ended (leadership lost,
+   * heartbeat grace expired): reconnect.
    */
   session(request: SessionRequest, options?: Partial<CallOptions>): ClientReadableStream<SessionResponse>;
   session(
@@ -1447,6 +1498,7 @@ export interface DispatcherServiceClient extends Client {
   /**
    * Heartbeat keeps the node ready; it must come again within the returned period. Kept in
    * the leader's memory only. NOT_FOUND: the session is not (or no longer) known: reopen it.
+   * UNAVAILABLE: not the leader (with `x-tug-leader-address` when known).
    */
   heartbeat(
     request: HeartbeatRequest,
@@ -1464,9 +1516,11 @@ export interface DispatcherServiceClient extends Client {
     callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
   ): ClientUnaryCall;
   /**
-   * UpdateTaskStatus queues a batch of observed task states; the dispatcher writes them in
-   * batches. Updates for tasks not assigned to this node, or that would move a state
-   * backwards, are ignored.
+   * UpdateTaskStatus reports a batch of observed task states; the dispatcher coalesces reports
+   * of many agents into store transactions and answers only once the transaction holding these
+   * updates has committed. Any error means "not recorded": resend (a resent update is
+   * idempotent). Updates for tasks not assigned to this node, or that would move a state
+   * backwards, are ignored (and still acknowledged).
    */
   updateTaskStatus(
     request: UpdateTaskStatusRequest,

@@ -28,6 +28,11 @@ export interface Member {
   address: string;
   /** "voter" or "learner". */
   role: string;
+  /**
+   * Whether the leader heard from it within the last election timeout; only meaningful when
+   * MembersResponse.from_leader (the leader always counts itself reachable).
+   */
+  reachable: boolean;
 }
 
 export interface JoinRequest {
@@ -51,17 +56,30 @@ export interface MembersResponse {
   leaderAddress: string;
   clusterId: string;
   members: Member[];
+  /** True when the answering member is the leader (so `reachable` is known). */
+  fromLeader: boolean;
 }
 
 export interface RemoveRequest {
   id: number;
+  /** Skip the reachable-quorum check (never the last-voter one). */
+  force: boolean;
 }
 
 export interface RemoveResponse {
 }
 
+export interface LeaveRequest {
+  force: boolean;
+}
+
+export interface LeaveResponse {
+  /** The id the member had. */
+  id: number;
+}
+
 function createBaseMember(): Member {
-  return { id: 0, address: "", role: "" };
+  return { id: 0, address: "", role: "", reachable: false };
 }
 
 export const Member: MessageFns<Member> = {
@@ -74,6 +92,9 @@ export const Member: MessageFns<Member> = {
     }
     if (message.role !== "") {
       writer.uint32(26).string(message.role);
+    }
+    if (message.reachable !== false) {
+      writer.uint32(32).bool(message.reachable);
     }
     return writer;
   },
@@ -115,6 +136,14 @@ export const Member: MessageFns<Member> = {
             message.role = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.reachable = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -132,6 +161,7 @@ export const Member: MessageFns<Member> = {
       id: isSet(object.id) ? globalThis.Number(object.id) : 0,
       address: isSet(object.address) ? globalThis.String(object.address) : "",
       role: isSet(object.role) ? globalThis.String(object.role) : "",
+      reachable: isSet(object.reachable) ? globalThis.Boolean(object.reachable) : false,
     };
   },
 
@@ -146,6 +176,9 @@ export const Member: MessageFns<Member> = {
     if (message.role !== "") {
       obj.role = message.role;
     }
+    if (message.reachable !== false) {
+      obj.reachable = message.reachable;
+    }
     return obj;
   },
 
@@ -157,6 +190,7 @@ export const Member: MessageFns<Member> = {
     message.id = object.id ?? 0;
     message.address = object.address ?? "";
     message.role = object.role ?? "";
+    message.reachable = object.reachable ?? false;
     return message;
   },
 };
@@ -386,7 +420,7 @@ export const MembersRequest: MessageFns<MembersRequest> = {
 };
 
 function createBaseMembersResponse(): MembersResponse {
-  return { self: 0, leader: 0, leaderAddress: "", clusterId: "", members: [] };
+  return { self: 0, leader: 0, leaderAddress: "", clusterId: "", members: [], fromLeader: false };
 }
 
 export const MembersResponse: MessageFns<MembersResponse> = {
@@ -405,6 +439,9 @@ export const MembersResponse: MessageFns<MembersResponse> = {
     }
     for (const v of message.members) {
       Member.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.fromLeader !== false) {
+      writer.uint32(48).bool(message.fromLeader);
     }
     return writer;
   },
@@ -462,6 +499,14 @@ export const MembersResponse: MessageFns<MembersResponse> = {
             message.members.push(Member.decode(reader, reader.uint32()));
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.fromLeader = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -489,6 +534,11 @@ export const MembersResponse: MessageFns<MembersResponse> = {
         ? globalThis.String(object.cluster_id)
         : "",
       members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => Member.fromJSON(e)) : [],
+      fromLeader: isSet(object.fromLeader)
+        ? globalThis.Boolean(object.fromLeader)
+        : isSet(object.from_leader)
+        ? globalThis.Boolean(object.from_leader)
+        : false,
     };
   },
 
@@ -509,6 +559,9 @@ export const MembersResponse: MessageFns<MembersResponse> = {
     if (message.members?.length) {
       obj.members = message.members.map((e) => Member.toJSON(e));
     }
+    if (message.fromLeader !== false) {
+      obj.fromLeader = message.fromLeader;
+    }
     return obj;
   },
 
@@ -522,18 +575,22 @@ export const MembersResponse: MessageFns<MembersResponse> = {
     message.leaderAddress = object.leaderAddress ?? "";
     message.clusterId = object.clusterId ?? "";
     message.members = object.members?.map((e) => Member.fromPartial(e)) || [];
+    message.fromLeader = object.fromLeader ?? false;
     return message;
   },
 };
 
 function createBaseRemoveRequest(): RemoveRequest {
-  return { id: 0 };
+  return { id: 0, force: false };
 }
 
 export const RemoveRequest: MessageFns<RemoveRequest> = {
   encode(message: RemoveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== 0) {
       writer.uint32(8).uint64(message.id);
+    }
+    if (message.force !== false) {
+      writer.uint32(16).bool(message.force);
     }
     return writer;
   },
@@ -559,6 +616,14 @@ export const RemoveRequest: MessageFns<RemoveRequest> = {
             message.id = longToNumber(reader.uint64());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -572,13 +637,19 @@ export const RemoveRequest: MessageFns<RemoveRequest> = {
   },
 
   fromJSON(object: any): RemoveRequest {
-    return { id: isSet(object.id) ? globalThis.Number(object.id) : 0 };
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      force: isSet(object.force) ? globalThis.Boolean(object.force) : false,
+    };
   },
 
   toJSON(message: RemoveRequest): unknown {
     const obj: any = {};
     if (message.id !== 0) {
       obj.id = Math.round(message.id);
+    }
+    if (message.force !== false) {
+      obj.force = message.force;
     }
     return obj;
   },
@@ -589,6 +660,7 @@ export const RemoveRequest: MessageFns<RemoveRequest> = {
   fromPartial(object: DeepPartial<RemoveRequest>): RemoveRequest {
     const message = createBaseRemoveRequest();
     message.id = object.id ?? 0;
+    message.force = object.force ?? false;
     return message;
   },
 };
@@ -645,6 +717,140 @@ export const RemoveResponse: MessageFns<RemoveResponse> = {
   },
 };
 
+function createBaseLeaveRequest(): LeaveRequest {
+  return { force: false };
+}
+
+export const LeaveRequest: MessageFns<LeaveRequest> = {
+  encode(message: LeaveRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.force !== false) {
+      writer.uint32(8).bool(message.force);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaveRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaveRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.force = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaveRequest {
+    return { force: isSet(object.force) ? globalThis.Boolean(object.force) : false };
+  },
+
+  toJSON(message: LeaveRequest): unknown {
+    const obj: any = {};
+    if (message.force !== false) {
+      obj.force = message.force;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaveRequest>): LeaveRequest {
+    return LeaveRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaveRequest>): LeaveRequest {
+    const message = createBaseLeaveRequest();
+    message.force = object.force ?? false;
+    return message;
+  },
+};
+
+function createBaseLeaveResponse(): LeaveResponse {
+  return { id: 0 };
+}
+
+export const LeaveResponse: MessageFns<LeaveResponse> = {
+  encode(message: LeaveResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint64(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LeaveResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLeaveResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LeaveResponse {
+    return { id: isSet(object.id) ? globalThis.Number(object.id) : 0 };
+  },
+
+  toJSON(message: LeaveResponse): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LeaveResponse>): LeaveResponse {
+    return LeaveResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LeaveResponse>): LeaveResponse {
+    const message = createBaseLeaveResponse();
+    message.id = object.id ?? 0;
+    return message;
+  },
+};
+
 export type MembershipServiceService = typeof MembershipServiceService;
 export const MembershipServiceService = {
   /**
@@ -671,7 +877,12 @@ export const MembershipServiceService = {
     responseSerialize: (value: MembersResponse): Buffer => Buffer.from(MembersResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): MembersResponse => MembersResponse.decode(value),
   },
-  /** Remove takes a member out of the cluster for good (its id is never reused). */
+  /**
+   * Remove takes a member out of the cluster for good (its id is never reused). Any member
+   * accepts it and passes it to the leader; removing the leader itself first moves leadership to
+   * another voter. Refused (FAILED_PRECONDITION) for the last voter, and — unless force — when the
+   * voters left would not have a reachable quorum.
+   */
   remove: {
     path: "/tug.membership.v1.MembershipService/Remove" as const,
     requestStream: false as const,
@@ -680,6 +891,19 @@ export const MembershipServiceService = {
     requestDeserialize: (value: Buffer): RemoveRequest => RemoveRequest.decode(value),
     responseSerialize: (value: RemoveResponse): Buffer => Buffer.from(RemoveResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RemoveResponse => RemoveResponse.decode(value),
+  },
+  /**
+   * Leave removes the member that answers from the cluster (moving leadership away first if it
+   * leads) and then stops it; it answers once the removal is committed.
+   */
+  leave: {
+    path: "/tug.membership.v1.MembershipService/Leave" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: LeaveRequest): Buffer => Buffer.from(LeaveRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): LeaveRequest => LeaveRequest.decode(value),
+    responseSerialize: (value: LeaveResponse): Buffer => Buffer.from(LeaveResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): LeaveResponse => LeaveResponse.decode(value),
   },
 } as const;
 
@@ -692,8 +916,18 @@ export interface MembershipServiceServer extends UntypedServiceImplementation {
   join: handleUnaryCall<JoinRequest, JoinResponse>;
   /** Members lists the members as this manager sees them, and whom it believes to be leader. */
   members: handleUnaryCall<MembersRequest, MembersResponse>;
-  /** Remove takes a member out of the cluster for good (its id is never reused). */
+  /**
+   * Remove takes a member out of the cluster for good (its id is never reused). Any member
+   * accepts it and passes it to the leader; removing the leader itself first moves leadership to
+   * another voter. Refused (FAILED_PRECONDITION) for the last voter, and — unless force — when the
+   * voters left would not have a reachable quorum.
+   */
   remove: handleUnaryCall<RemoveRequest, RemoveResponse>;
+  /**
+   * Leave removes the member that answers from the cluster (moving leadership away first if it
+   * leads) and then stops it; it answers once the removal is committed.
+   */
+  leave: handleUnaryCall<LeaveRequest, LeaveResponse>;
 }
 
 export interface MembershipServiceClient extends Client {
@@ -730,7 +964,12 @@ export interface MembershipServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: MembersResponse) => void,
   ): ClientUnaryCall;
-  /** Remove takes a member out of the cluster for good (its id is never reused). */
+  /**
+   * Remove takes a member out of the cluster for good (its id is never reused). Any member
+   * accepts it and passes it to the leader; removing the leader itself first moves leadership to
+   * another voter. Refused (FAILED_PRECONDITION) for the last voter, and — unless force — when the
+   * voters left would not have a reachable quorum.
+   */
   remove(
     request: RemoveRequest,
     callback: (error: ServiceError | null, response: RemoveResponse) => void,
@@ -745,6 +984,25 @@ export interface MembershipServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RemoveResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Leave removes the member that answers from the cluster (moving leadership away first if it
+   * leads) and then stops it; it answers once the removal is committed.
+   */
+  leave(
+    request: LeaveRequest,
+    callback: (error: ServiceError | null, response: LeaveResponse) => void,
+  ): ClientUnaryCall;
+  leave(
+    request: LeaveRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: LeaveResponse) => void,
+  ): ClientUnaryCall;
+  leave(
+    request: LeaveRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: LeaveResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,228 @@
+// A tug control plane as local processes, shared by the README demo, the control benchmark and the
+// process tests: N managers (`init`, then `join` one by one), processes of hollow agents
+// (integration-tests/demo/hollow-agents-main.ts, many simulated nodes each), the leader's address
+// (Membership Members), a typed Watch stream, and a manager's peak RSS from /proc.
+
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+
+import type { ObjectKind, StoredObject } from '../../common/model.js';
+import * as controlPb from '../../proto/gen/control.js';
+import * as membershipPb from '../../proto/gen/membership.js';
+import type { Cleanup } from './cleanup.js';
+import { freePorts } from './ports.js';
+import { ManagedProcess } from './process.js';
+import { waitFor } from './wait.js';
+
+const MANAGER_MAIN = fileURLToPath(new URL('../../manager/main.js', import.meta.url));
+const AGENTS_MAIN = fileURLToPath(
+  new URL('../../integration-tests/demo/hollow-agents-main.js', import.meta.url),
+);
+
+/** The JSON ready line a tug process prints once serving, if it carries `key`. */
+export const jsonReadyLine =
+  (key: string) =>
+  (line: string): Record<string, unknown> | undefined => {
+    if (!line.startsWith('{')) return undefined;
+    const o = JSON.parse(line) as Record<string, unknown>;
+    return o['ready'] === true && key in o ? o : undefined;
+  };
+
+export interface TugManagers {
+  readonly addresses: readonly string[];
+  readonly processes: readonly ManagedProcess[];
+}
+
+export interface StartManagersOptions {
+  readonly cleanup: Cleanup;
+  /** Data dirs (`m1`, …) and logs (`manager-1.log`, …) go here. */
+  readonly dir: string;
+  readonly count?: number;
+  readonly readyTimeoutMs?: number;
+  /** Flags for node itself, before the script (e.g. --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
+  /** SIGTERM to SIGKILL at cleanup (a profiling manager needs time to write its profile). */
+  readonly stopGraceMs?: number;
+}
+
+/**
+ * Starts `count` managers: the first `init`s, the others `join` it one at a time (a join waits for
+ * the previous learner to be added). Every process is tracked by `cleanup`.
+ */
+export async function startTugManagers(options: StartManagersOptions): Promise<TugManagers> {
+  const count = options.count ?? 3;
+  const ports = await freePorts(count);
+  const addresses = ports.map((p) => `127.0.0.1:${p}`);
+  const processes: ManagedProcess[] = [];
+  for (let i = 0; i < count; i++) {
+    const name = `manager-${i + 1}`;
+    const verb = i === 0 ? ['init'] : ['join', addresses[0]!];
+    const { process: p } = await ManagedProcess.start({
+      name,
+      command: process.execPath,
+      args: [
+        ...(options.nodeArgs ?? []),
+        MANAGER_MAIN,
+        ...verb,
+        '--data-dir',
+        join(options.dir, `m${i + 1}`),
+        '--listen',
+        addresses[i]!,
+      ],
+      logFile: join(options.dir, `${name}.log`),
+      ready: { parse: jsonReadyLine('address'), timeoutMs: options.readyTimeoutMs ?? 30_000 },
+    });
+    options.cleanup.trackProcess(p, options.stopGraceMs);
+    processes.push(p);
+  }
+  return { addresses, processes };
+}
+
+export interface HollowAgentsProcess {
+  readonly process: ManagedProcess;
+  /** Node ids of the agents it runs, from its ready line. */
+  readonly nodeIds: readonly string[];
+}
+
+export interface StartAgentsOptions {
+  readonly cleanup: Cleanup;
+  readonly dir: string;
+  /** Names the log file (`<name>.log`). */
+  readonly name: string;
+  readonly manager: string;
+  readonly count: number;
+  readonly readyTimeoutMs?: number;
+}
+
+/** One process of `count` hollow agents registered with `manager`; tracked by `cleanup`. */
+export async function startHollowAgents(options: StartAgentsOptions): Promise<HollowAgentsProcess> {
+  const { process: p, ready } = await ManagedProcess.start({
+    name: options.name,
+    command: process.execPath,
+    args: [AGENTS_MAIN, '--manager', options.manager, '--count', String(options.count)],
+    logFile: join(options.dir, `${options.name}.log`),
+    ready: { parse: jsonReadyLine('nodes'), timeoutMs: options.readyTimeoutMs ?? 60_000 },
+  });
+  options.cleanup.trackProcess(p);
+  const nodes = ready?.['nodes'];
+  const nodeIds = Array.isArray(nodes) ? nodes.map(String) : [];
+  return { process: p, nodeIds };
+}
+
+function membersOf(address: string, timeoutMs: number): Promise<membershipPb.MembersResponse> {
+  const client = new membershipPb.MembershipServiceClient(address, credentials.createInsecure());
+  return new Promise<membershipPb.MembersResponse>((resolve, reject) => {
+    client.members({}, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+      client.close();
+      if (err === null) resolve(res);
+      else reject(err);
+    });
+  });
+}
+
+/**
+ * The address of the manager every reachable member names as leader (and that names itself), once
+ * they agree on it and it is one of `addresses`.
+ */
+export async function findTugLeader(
+  addresses: readonly string[],
+  options: { readonly timeoutMs?: number; readonly signal?: AbortSignal } = {},
+): Promise<string> {
+  return waitFor(
+    async () => {
+      const answers = await Promise.allSettled(addresses.map((a) => membersOf(a, 1000)));
+      const named = new Set<string>();
+      for (const a of answers) {
+        if (a.status === 'fulfilled' && a.value.leader !== 0) named.add(a.value.leaderAddress);
+      }
+      if (named.size !== 1) return undefined;
+      const [leader] = [...named];
+      return leader !== undefined && addresses.includes(leader) ? leader : undefined;
+    },
+    {
+      what: `a leader among ${addresses.join(', ')}`,
+      timeoutMs: options.timeoutMs ?? 30_000,
+      intervalMs: 100,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    },
+  );
+}
+
+/** A store event as the Watch RPC delivers it, with the object parsed. */
+export type WatchedEvent = StoredObject & {
+  readonly type: 'create' | 'update' | 'delete';
+  readonly version: number;
+};
+
+export interface WatchHandle {
+  /** Resolves once the server has the watch in place (later writes will be seen). */
+  readonly established: Promise<void>;
+  /** Settles when the stream ends: resolves on cancel(), rejects on any other end. */
+  readonly ended: Promise<void>;
+  readonly cancel: () => void;
+}
+
+/** Opens a Watch on `address` and calls `onEvent` for every event, in order. */
+export function watchStore(
+  address: string,
+  request: { readonly fromVersion?: number; readonly kinds?: readonly ObjectKind[] },
+  onEvent: (event: WatchedEvent) => void,
+): WatchHandle {
+  const client = new controlPb.ControlServiceClient(address, credentials.createInsecure(), {
+    // Tasks of big services in one batch of events must not trip the default 4 MiB limit.
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  });
+  const stream = client.watch({
+    ...(request.fromVersion === undefined ? {} : { fromVersion: request.fromVersion }),
+    kinds: [...(request.kinds ?? [])],
+  });
+  let cancelled = false;
+  const established = new Promise<void>((resolve, reject) => {
+    stream.once('metadata', () => {
+      resolve();
+    });
+    stream.once('error', reject);
+  });
+  const ended = new Promise<void>((resolve, reject) => {
+    stream.on('data', (m: controlPb.WatchResponse) => {
+      const object: unknown = JSON.parse(m.objectJson);
+      onEvent({
+        type: m.type as WatchedEvent['type'],
+        kind: m.kind,
+        version: m.version,
+        object,
+      } as WatchedEvent);
+    });
+    stream.on('error', (err: ServiceError) => {
+      client.close();
+      if (cancelled) resolve();
+      else reject(new Error(`watch on ${address} failed: ${err.message}`, { cause: err }));
+    });
+    stream.on('end', () => {
+      client.close();
+      if (cancelled) resolve();
+      else reject(new Error(`watch on ${address} ended`));
+    });
+  });
+  // Whoever awaits neither still must not see an unhandled rejection.
+  established.catch(() => undefined);
+  ended.catch(() => undefined);
+  return {
+    established,
+    ended,
+    cancel: () => {
+      cancelled = true;
+      stream.cancel();
+    },
+  };
+}
+
+/** Peak resident set (VmHWM) of `pid` in MiB, from /proc; read before the process exits. */
+export async function peakRssMiB(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
+  if (match === null) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(match[1]) / 1024;
+}

@@ -4,6 +4,21 @@
 // stop can still try to write, but the fence refuses anything proposed after its term ended.
 import type { MemberId } from './raft/core/index.js';
 
+/**
+ * A fenced proposal still waiting when its term ended: whether it commits is unknown (as for any
+ * proposal that failed to replicate), so callers re-read before retrying.
+ */
+export class LeadershipLostError extends Error {
+  readonly code = 'leadership-lost';
+  readonly temporary = true;
+  readonly term: number;
+  constructor(term: number) {
+    super(`leadership of term ${term} lost before the proposal was applied`);
+    this.name = 'LeadershipLostError';
+    this.term = term;
+  }
+}
+
 /** Proposes data only while the term it was made for lasts. */
 export interface FencedProposer {
   readonly term: number;
@@ -88,19 +103,69 @@ export class LeaderLifecycle {
     const controller = new AbortController();
     const fenced: FencedProposer = {
       term,
-      propose: (data) => this.proposer.propose(data, term),
+      propose: (data) => fencedPropose(this.proposer, data, term, controller.signal),
     };
-    this.log(`leading in term ${term}: starting ${this.components.map((c) => c.name).join(', ')}`);
-    const done = Promise.all(
-      this.components.map((c) =>
-        c.run(controller.signal, fenced).catch((e: unknown) => {
-          // A component failing must not take the others down; a new term restarts them all.
-          this.log(
-            `${c.name} stopped with an error: ${e instanceof Error ? e.message : String(e)}`,
-          );
-        }),
-      ),
-    ).then(() => undefined);
+    // Barrier first: an empty entry of our own term, once applied, means every entry before it
+    // is applied too — including the previous leader's proposals this member had not applied
+    // yet. Components started earlier decided on a stale store: the orchestrator re-created
+    // tasks the old leader had just created (two live tasks in a slot, seen in bench/control
+    // after elections). Raft's core commits a new leader's no-op the same way; the store does
+    // not see it, so we propose our own (the state machine skips empty entries).
+    const done = fencedPropose(this.proposer, new Uint8Array(0), term, controller.signal).then(
+      () => {
+        if (controller.signal.aborted) return;
+        this.log(
+          `leading in term ${term}: starting ${this.components.map((c) => c.name).join(', ')}`,
+        );
+        return Promise.all(
+          this.components.map((c) =>
+            c.run(controller.signal, fenced).catch((e: unknown) => {
+              // A component failing must not take the others down; a new term restarts them all.
+              this.log(
+                `${c.name} stopped with an error: ${e instanceof Error ? e.message : String(e)}`,
+              );
+            }),
+          ),
+        ).then(() => undefined);
+      },
+      (e: unknown) => {
+        this.log(
+          `leadership of term ${term}: components not started: ${e instanceof Error ? e.message : String(e)}`,
+        );
+      },
+    );
     this.running = { term, controller, done };
   }
 }
+
+/**
+ * Proposes for `term`, and gives up waiting once the term's components are aborted. Raft settles a
+ * deposed leader's proposal only when it applies the entry that replaced it, which needs a quorum:
+ * with the other managers stopping too (or partitioned away) that never comes, and components
+ * awaiting their writes kept a stopping manager alive until it was killed.
+ */
+const fencedPropose = (
+  proposer: TermProposer,
+  data: Uint8Array,
+  term: number,
+  signal: AbortSignal,
+): Promise<{ index: number; result: unknown }> => {
+  if (signal.aborted) return Promise.reject(new LeadershipLostError(term));
+  const p = proposer.propose(data, term);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(new LeadershipLostError(term));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+};

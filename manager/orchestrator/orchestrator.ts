@@ -3,10 +3,10 @@
 // actions as store transactions with version checks. Owns the restart/update timers. Leader-only:
 // whoever owns leadership calls run(signal) and aborts it on losing it.
 import type { Clock } from '../../common/clock.js';
-import type { NetworkId, ServiceId, Task, TaskId } from '../../common/model.js';
-import { TaskState } from '../../common/model.js';
+import type { NetworkId, NodeId, ServiceId, Task, TaskId } from '../../common/model.js';
+import { NodeAvailability, TaskState } from '../../common/model.js';
 import type { Change, MemoryStore, StoreEvent, StoreWriter, Transaction } from '../store/index.js';
-import { followStore, runLoops, update } from '../store/index.js';
+import { followStore, runLoops } from '../store/index.js';
 import type { Action } from './actions.js';
 import { reconcileGlobal } from './global.js';
 import { reconcileReplicated } from './replicated.js';
@@ -89,9 +89,15 @@ export class Orchestrator {
     if (e.kind === 'service') this.dirty.add(e.object.meta.id);
     else if (e.kind === 'task') this.dirty.add(e.object.serviceId);
     else if (e.kind === 'node') {
-      // Only global services look at nodes (replicated ones leave node loss to the dispatcher).
-      for (const s of this.deps.store.list('service'))
+      // Global services follow every node change. Replicated ones care only about a drained
+      // node (node loss is the dispatcher's: it orphans the tasks): the services running there.
+      const { store } = this.deps;
+      for (const s of store.list('service'))
         if (s.spec.mode.type === 'global') this.dirty.add(s.meta.id);
+      if (e.type !== 'delete' && e.object.spec.availability === NodeAvailability.Drain) {
+        for (const t of store.find('task', { nodeId: e.object.meta.id }))
+          if (isLive(t) && wantsRun(t)) this.dirty.add(t.serviceId);
+      }
     } else return;
     this.kick();
   }
@@ -143,12 +149,13 @@ export class Orchestrator {
   private async reconcile(id: ServiceId, signal: AbortSignal): Promise<void> {
     const { store, writer, clock } = this.deps;
     let later: number | undefined;
-    let truncated = false;
+    /** Changes beyond the first transaction, committed alongside it. */
+    let rest: Change[] = [];
     const build = (s: MemoryStore): Transaction | null => {
       // Checked on every attempt: no write starts after the abort.
       if (signal.aborted) return null;
       later = undefined;
-      truncated = false;
+      rest = [];
       const now = clock.now();
       const actions = this.decide(s, id, now);
       const changes: Change[] = [];
@@ -168,26 +175,50 @@ export class Orchestrator {
               object: { ...svc, updateStatus: a.status },
             });
           }
-        } else if (changes.length >= this.maxChanges) {
-          truncated = true;
-        } else if (a.type === 'create-task') {
-          changes.push({ op: 'create', kind: 'task', object: a.task });
         } else {
-          const c = shutdownChange(s, a.taskId, a.reason, a.markShutdown, now);
-          if (c !== null) changes.push(c);
+          const c =
+            a.type === 'create-task'
+              ? ({ op: 'create', kind: 'task', object: a.task } as const)
+              : shutdownChange(s, a.taskId, a.reason, a.markShutdown, now);
+          if (c === null) continue;
+          if (changes.length < this.maxChanges) changes.push(c);
+          else rest.push(c);
         }
       }
       return changes.length === 0 ? null : changes;
     };
     try {
-      const outcome = await update(store, writer, build, { attempts: 5 });
-      if (outcome !== null && !outcome.ok) {
-        this.deps.log?.(`orchestrator: service ${id}: ${outcome.code}: ${outcome.message}`);
+      // A big reconcile (a service scaled to thousands) goes out as many bounded transactions
+      // at once rather than one per round trip: the writer packs them into proposals with
+      // several in flight. Each action stands on its own (a create, or a shutdown checked
+      // against the task's version), so a partial commit is just an earlier state the next
+      // reconcile continues from. A conflict is decided again on the new state (as update()
+      // does) — at once for a single transaction, else once every chunk has settled, so the
+      // new decision never races chunks still in flight.
+      for (let attempt = 1; ; attempt++) {
+        const tx = build(store);
+        if (tx === null) break;
+        const chunks: Transaction[] = [tx];
+        for (let i = 0; i < rest.length; i += this.maxChanges)
+          chunks.push(rest.slice(i, i + this.maxChanges));
+        // Every chunk settles before anything is decided again, even after a failure.
+        const settled = await Promise.allSettled(chunks.map((c) => writer.submit(c)));
+        const outcomes = [];
+        for (const r of settled) {
+          if (r.status === 'rejected') throw r.reason;
+          outcomes.push(r.value);
+        }
+        const refused = outcomes.filter((o) => !o.ok);
+        if (refused.length === 0) break;
+        const conflict = refused.some((o) => o.code === 'conflict');
+        if (conflict && chunks.length === 1 && attempt < 5) continue;
+        for (const o of refused) {
+          this.deps.log?.(`orchestrator: service ${id}: ${o.code}: ${o.message}`);
+        }
         // A conflict that outlived the retries means a busy service: go round again. Other
         // refusals (the service deleted under us) come back as events of their own.
-        if (outcome.code === 'conflict') this.retry(id, signal);
-      } else if (truncated) {
-        this.dirty.add(id);
+        if (conflict) this.retry(id, signal);
+        break;
       }
     } catch (e) {
       // Not replicated (lost leadership, stopped): its fate is unknown, so re-read and decide again.
@@ -220,7 +251,7 @@ export class Orchestrator {
     const rdeps = { newId: this.deps.newId, networkIds };
     return service.spec.mode.type === 'global'
       ? reconcileGlobal(service, tasks, s.list('node'), now, rdeps)
-      : reconcileReplicated(service, tasks, now, rdeps);
+      : reconcileReplicated(service, tasks, now, rdeps, drainedNodes(s));
   }
 
   private retry(id: ServiceId, signal: AbortSignal): void {
@@ -244,6 +275,13 @@ export class Orchestrator {
     this.timers.set(id, { at, cancel });
   }
 }
+
+const drainedNodes = (s: MemoryStore): Set<NodeId> => {
+  const out = new Set<NodeId>();
+  for (const n of s.list('node'))
+    if (n.spec.availability === NodeAvailability.Drain) out.add(n.meta.id);
+  return out;
+};
 
 /** desiredState → shutdown; a task no agent ever saw is also marked shut down (actions.ts). */
 const shutdownChange = (

@@ -134,6 +134,40 @@ test('shells: a down node leaves replicated tasks alone until they end; then the
   await h.stop();
 });
 
+test('shells: draining a node shuts its replicated tasks down and refills their slots elsewhere', async (t) => {
+  const h = await setup(nodes3());
+  await h.write([{ op: 'create', kind: 'service', object: makeService('s1', 'web', 6) }]);
+  await h.settle();
+  const onN1 = h.live('s1').filter((x) => x.nodeId === 'n1');
+  t.is(onN1.length, 2);
+  const n1 = h.store.get('node', 'n1')!;
+  await h.write([
+    { op: 'update', kind: 'node', object: { ...n1, spec: { ...n1.spec, availability: 'drain' } } },
+  ]);
+  await h.settle();
+  // Desired shutdown at once; the slots wait for the agent to stop them (stop-first).
+  for (const x of onN1) t.is(h.store.get('task', x.meta.id)!.desiredState, TaskState.Shutdown);
+  t.is(h.live('s1').length, 4);
+  // The agent on n1 reports them stopped: each slot gets a new task, placed on another node.
+  await h.write(
+    onN1.map((x): Change => ({
+      op: 'update',
+      kind: 'task',
+      object: {
+        ...h.store.get('task', x.meta.id)!,
+        status: { state: TaskState.Shutdown, timestamp: h.clock.now(), message: 'stopped' },
+      },
+    })),
+  );
+  await h.settle();
+  const live = h.live('s1');
+  t.is(live.length, 6);
+  t.deepEqual(live.map((x) => x.slot).sort(), [1, 2, 3, 4, 5, 6]);
+  t.true(live.every((x) => x.nodeId !== 'n1' && x.status.state === TaskState.Assigned));
+  t.deepEqual(perNode(live), [3, 3]);
+  await h.stop();
+});
+
 test('shells: an on-failure restart with a delay waits for the fake clock', async (t) => {
   const h = await setup(nodes3());
   const base = makeService('s1', 'web', 1);

@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import type { Node, NodeId, ServiceId, Task } from '../../common/model.js';
+import type { Node, NodeId, ServiceId, Task, TaskId } from '../../common/model.js';
 import { isTerminal } from '../../common/model.js';
 import { firstFailed, parseConstraints } from '../../common/constraints.js';
 import { Mi, node, task } from '../../common/testing/model-fixtures.js';
@@ -440,4 +440,30 @@ test('schedule: with one spread level, a batch on idle nodes that all pass diffe
     { numRuns: 500 },
   );
   t.pass();
+});
+
+test('schedule: a batch decides exactly as one task at a time (runs of identical tasks share a heap)', (t) => {
+  fc.assert(
+    fc.property(arbInput, fc.integer({ min: 1, max: 6 }), (input, copies) => {
+      // Runs of identical tasks, as a service's replicas arrive.
+      const tasks = input.tasks.flatMap((x) =>
+        Array.from({ length: copies }, (_, i) => ({
+          ...x,
+          meta: { ...x.meta, id: `${x.meta.id}.${i}` as TaskId },
+        })),
+      );
+      const batch = schedule({ ...input, tasks });
+      const assigned = [...input.assigned];
+      const one: { taskId: TaskId; nodeId: NodeId }[] = [];
+      for (const x of tasks) {
+        const r = schedule({ ...input, tasks: [x], assigned });
+        for (const a of r.assignments) {
+          one.push(a);
+          assigned.push({ ...x, nodeId: a.nodeId, status: { ...x.status, state: 'assigned' } });
+        }
+      }
+      t.deepEqual(batch.assignments, one);
+    }),
+    { numRuns: 500 },
+  );
 });

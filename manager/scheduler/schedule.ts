@@ -236,6 +236,55 @@ const preferred = (passing: readonly NodeLoad[], task: Task): readonly NodeLoad[
   return pool;
 };
 
+interface Group {
+  readonly key: string;
+  readonly heap: NodeHeap;
+  readonly constraints: readonly Constraint[];
+}
+
+/** What decides a task's filters and ranking besides the nodes: equal keys, equal decisions. */
+const groupKey = (t: Task): string =>
+  JSON.stringify([t.serviceId, t.placement, t.resources.reservations]);
+
+/** A binary min-heap of node loads under `before` (negative: a first). */
+class NodeHeap {
+  private readonly items: NodeLoad[] = [];
+  private readonly before: (a: NodeLoad, b: NodeLoad) => number;
+  constructor(before: (a: NodeLoad, b: NodeLoad) => number) {
+    this.before = before;
+  }
+  push(x: NodeLoad): void {
+    const a = this.items;
+    a.push(x);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (this.before(a[i]!, a[p]!) >= 0) break;
+      [a[i], a[p]] = [a[p]!, a[i]!];
+      i = p;
+    }
+  }
+  pop(): NodeLoad | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || last === undefined) return top;
+    a[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && this.before(a[l]!, a[m]!) < 0) m = l;
+      if (r < a.length && this.before(a[r]!, a[m]!) < 0) m = r;
+      if (m === i) break;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
+    }
+    return top;
+  }
+}
+
 export const schedule = (input: ScheduleInput): ScheduleResult => {
   const loads = new Map<NodeId, NodeLoad>();
   // Sorted once so every scan (and so every tie) is in node-id order whatever the input order.
@@ -254,6 +303,15 @@ export const schedule = (input: ScheduleInput): ScheduleResult => {
 
   const assignments: Assignment[] = [];
   const unschedulable: Unschedulable[] = [];
+  /**
+   * Consecutive tasks that ask for the same thing (a service's replicas, usually thousands) share
+   * their filtering and ranking: placing one changes only the chosen node, so the nodes that
+   * passed stay in a heap ordered by `rank`, and only the chosen node is checked and re-ranked.
+   * Same decisions as filtering and scanning every node per task (the ranking is a total
+   * order), in O(log nodes) per task instead of O(nodes): at 1,000 nodes and 10,000 tasks the
+   * scan was most of the leader's CPU. Spread preferences re-group per task: those take the scan.
+   */
+  let group = null as Group | null;
   for (const task of input.tasks) {
     const id = task.meta.id;
     if (taskStateRank(task.desiredState) > taskStateRank(TaskState.Running)) {
@@ -265,12 +323,33 @@ export const schedule = (input: ScheduleInput): ScheduleResult => {
       unschedulable.push({ taskId: id, reason: parsed.error.message });
       continue;
     }
+    const faulty = input.faulty?.get(task.serviceId);
+    const groupable = task.nodeId === undefined && (task.placement.preferences ?? []).length === 0;
+    if (groupable) {
+      const key = groupKey(task);
+      if (group?.key !== key) {
+        const rejections = newRejections();
+        const heap = new NodeHeap((a, b) => rank(a, b, task.serviceId, faulty));
+        for (const load of all) if (passes(load, task, parsed.value, rejections)) heap.push(load);
+        group = { key, heap, constraints: parsed.value };
+      }
+      const best = group.heap.pop();
+      if (best !== undefined) {
+        addTask(best, task);
+        assignments.push({ taskId: id, nodeId: best.node.meta.id });
+        // Only its load changed: back in if it still takes a task like this one.
+        if (passes(best, task, group.constraints, newRejections())) group.heap.push(best);
+        continue;
+      }
+      // Nothing passes: the full scan below counts the reasons.
+    } else {
+      group = null;
+    }
     // A task created for one node (global services) is only checked against that node.
     const candidates =
       task.nodeId === undefined ? all : all.filter((l) => l.node.meta.id === task.nodeId);
     const rejections = newRejections();
     const passing = candidates.filter((load) => passes(load, task, parsed.value, rejections));
-    const faulty = input.faulty?.get(task.serviceId);
     let best: NodeLoad | undefined;
     for (const load of preferred(passing, task)) {
       if (best === undefined || rank(load, best, task.serviceId, faulty) < 0) best = load;
@@ -279,6 +358,8 @@ export const schedule = (input: ScheduleInput): ScheduleResult => {
       unschedulable.push({ taskId: id, reason: explain(rejections, task, candidates.length) });
       continue;
     }
+    // A placement outside the group's heap changes a node the heap may hold: start afresh.
+    group = null;
     addTask(best, task);
     assignments.push({ taskId: id, nodeId: best.node.meta.id });
   }

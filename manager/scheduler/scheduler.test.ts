@@ -5,13 +5,13 @@ import type { Node, NodeId, Task } from '../../common/model.js';
 import { TaskState } from '../../common/model.js';
 import type { Transaction } from '../store/index.js';
 import { decodeBatch, MemoryStore, StoreWriter } from '../store/index.js';
-import { makeNode, makeService, makeTask } from '../store/test-fixtures.js';
-import { FakeClock, InterposingProposer, settle } from '../orchestrator/shell-test-kit.js';
+import { FakeProposer, makeNode, makeService, makeTask } from '../store/test-fixtures.js';
+import { FakeClock, InterposingProposer, settle, turn } from '../orchestrator/shell-test-kit.js';
 import { isSchedulable, Scheduler } from './scheduler.js';
 
 const gi = 1024 ** 3;
 
-const setup = (opts: { maxChangesPerTx?: number } = {}) => {
+const setup = (opts: { maxChangesPerTx?: number; maxTasksPerPass?: number } = {}) => {
   const store = new MemoryStore();
   const clock = new FakeClock();
   const proposer = new InterposingProposer(store);
@@ -200,5 +200,99 @@ test('scheduler: a global task is placed only on its own node', async (t) => {
   await h.settle();
   t.is(h.task('a').status.state, TaskState.Assigned);
   t.true(h.task('a').nodeId === 'n2');
+  await h.stop();
+});
+
+test('scheduler: a pass while an assignment is still committing counts its room and leaves it alone', async (t) => {
+  const store = new MemoryStore();
+  const clock = new FakeClock();
+  const inner = new FakeProposer(store);
+  /** Holds back proposals that assign (status message "scheduled") until released. */
+  const held: (() => void)[] = [];
+  const proposer = {
+    propose: (data: Uint8Array): Promise<{ index: number; result: unknown }> => {
+      const assigns = decodeBatch(data)?.txs.some((tx) =>
+        tx.some(
+          (c) => c.op !== 'delete' && c.kind === 'task' && c.object.status.message === 'scheduled',
+        ),
+      );
+      if (assigns !== true) return inner.propose(data);
+      return new Promise((resolve) => {
+        held.push(() => {
+          resolve(inner.propose(data));
+        });
+      });
+    },
+  };
+  const writer = new StoreWriter({ proposer, now: () => clock.now() });
+  const sched = new Scheduler({ store, writer, clock });
+  const write = async (tx: Transaction): Promise<void> => {
+    const o = await writer.submit(tx);
+    if (!o.ok) throw new Error(`${o.code}: ${o.message}`);
+  };
+  await write([{ op: 'create', kind: 'service', object: makeService('s') }]);
+  await write([{ op: 'create', kind: 'node', object: sized('n1', 8 * gi) }]);
+  await write([{ op: 'create', kind: 'node', object: sized('n2', 8 * gi) }]);
+  const ctl = new AbortController();
+  const runs = sched.run(ctl.signal);
+  await write([
+    { op: 'create', kind: 'task', object: withMemory(makeTask('a', 's', { slot: 1 }), 6 * gi) },
+  ]);
+  while (held.length === 0) await turn();
+  // a's assignment is in flight; b arrives and is decided without waiting for it.
+  await write([
+    { op: 'create', kind: 'task', object: withMemory(makeTask('b', 's', { slot: 2 }), 6 * gi) },
+  ]);
+  while (held.length < 2) await turn();
+  for (const release of held.splice(0)) release();
+  await settle(
+    store,
+    () => sched.idle,
+    () => writer.drained(),
+  );
+  const a = store.get('task', 'a')!;
+  const b = store.get('task', 'b')!;
+  t.is(a.status.state, TaskState.Assigned);
+  t.is(b.status.state, TaskState.Assigned);
+  // Both fit only on different nodes: b's pass counted a's place before it was committed.
+  t.not(a.nodeId, b.nodeId);
+  t.is(inner.proposed.length, 7);
+  ctl.abort();
+  await runs;
+});
+
+test('scheduler: a big backlog is decided a bounded number of tasks per pass, oldest first', async (t) => {
+  const h = setup({ maxChangesPerTx: 100, maxTasksPerPass: 3 });
+  await h.write([
+    { op: 'create', kind: 'node', object: makeNode('n1') },
+    { op: 'create', kind: 'node', object: makeNode('n2') },
+    { op: 'create', kind: 'service', object: makeService('s', 's', 10) },
+    ...Array.from({ length: 10 }, (_, i) => ({
+      op: 'create' as const,
+      kind: 'task' as const,
+      object: makeTask(`t${i}`, 's', { slot: i + 1 }),
+    })),
+  ]);
+  const before = h.proposer.inner.proposed.length;
+  h.start();
+  await h.settle();
+  const tasks = h.store.find('task', { serviceId: 's' as Task['serviceId'] });
+  t.true(tasks.every((x) => x.status.state === TaskState.Assigned));
+  t.is(tasks.filter((x) => x.nodeId === 'n1').length, 5);
+  // Every transaction holds one pass's decisions: at most 3.
+  const sizes = h.proposer.inner.proposed
+    .slice(before)
+    .flatMap((d) => decodeBatch(d)?.txs.map((tx) => tx.length) ?? []);
+  t.true(sizes.every((n) => n <= 3));
+  t.is(
+    sizes.reduce((a, b) => a + b, 0),
+    10,
+  );
+  // Oldest first (all created together: by id): the first pass took t0..t2.
+  const first = decodeBatch(h.proposer.inner.proposed[before]!)!.txs[0]!;
+  t.deepEqual(
+    first.map((c) => (c.op === 'delete' ? c.id : c.object.meta.id)),
+    ['t0', 't1', 't2'],
+  );
   await h.stop();
 });

@@ -19,6 +19,13 @@ export interface SchedulerDeps {
   readonly log?: (line: string) => void;
   /** Tasks per transaction. Default 100. */
   readonly maxChangesPerTx?: number;
+  /**
+   * Waiting tasks decided per pass (oldest first); more wait for the next pass, one event-loop
+   * turn later. Default 500. One `schedule()` call is synchronous and costs tasks × nodes: a new
+   * leader finding 10,000 waiting tasks on 1,000 nodes stalled for seconds, missed its Raft
+   * heartbeats and lost leadership, and the next leader did the same.
+   */
+  readonly maxTasksPerPass?: number;
   /** Wait before retrying after a write could not be replicated. Default 1000. */
   readonly retryMs?: number;
   /** When a node counts as faulty for a service (default: 5 failed tasks in 5 minutes). */
@@ -48,8 +55,16 @@ export class Scheduler {
   private readonly deps: SchedulerDeps;
   private readonly maxChanges: number;
   private readonly retryMs: number;
+  private readonly maxTasks: number;
   /** Ids of tasks that may be schedulable; the store is re-read for each before deciding. */
   private readonly pending = new Set<TaskId>();
+  /**
+   * Tasks whose write is being committed: the assigned copy (counted on its node by the next pass)
+   * or null for a pending reason. Passes skip them, so a pass need not wait for the last one's
+   * commits: decisions stream into the writer while earlier ones replicate.
+   */
+  private readonly inflight = new Map<TaskId, Task | null>();
+  private readonly commits = new Set<Promise<void>>();
   private dirty = false;
   private busy = false;
   private running = false;
@@ -61,12 +76,13 @@ export class Scheduler {
     this.deps = deps;
     this.maxChanges = deps.maxChangesPerTx ?? 100;
     this.retryMs = deps.retryMs ?? 1000;
+    this.maxTasks = deps.maxTasksPerPass ?? 500;
     this.failures = new NodeFailures(deps.nodeFailures);
   }
 
   /** Nothing to decide and nothing being committed (for tests and metrics). */
   get idle(): boolean {
-    return !this.busy && !this.dirty;
+    return !this.busy && !this.dirty && this.commits.size === 0;
   }
 
   get pendingTimers(): number {
@@ -145,49 +161,73 @@ export class Scheduler {
   }
 
   private async workLoop(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      if (!this.dirty) {
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-        });
-        continue;
+    try {
+      while (!signal.aborted) {
+        if (!this.dirty) {
+          await new Promise<void>((resolve) => {
+            this.wake = resolve;
+          });
+          continue;
+        }
+        this.busy = true;
+        try {
+          await nextTurn();
+          if (signal.aborted) return;
+          this.dirty = false;
+          this.pass(signal);
+        } finally {
+          this.busy = false;
+        }
       }
-      this.busy = true;
-      try {
-        await nextTurn();
-        if (signal.aborted) return;
-        this.dirty = false;
-        await this.pass(signal);
-      } finally {
-        this.busy = false;
-      }
+    } finally {
+      await Promise.allSettled([...this.commits]);
+      this.inflight.clear();
     }
   }
 
   /** One batch: every waiting task against every node, committed in bounded transactions. */
-  private async pass(signal: AbortSignal): Promise<void> {
+  private pass(signal: AbortSignal): void {
     const { store, clock } = this.deps;
     const tasks: Task[] = [];
     for (const id of this.pending) {
+      if (this.inflight.has(id)) continue;
       const t = store.get('task', id);
       if (t !== undefined && isSchedulable(t)) tasks.push(t);
       else this.pending.delete(id);
     }
     if (tasks.length === 0) return;
     tasks.sort(oldestFirst);
+    if (tasks.length > this.maxTasks) {
+      tasks.length = this.maxTasks;
+      // The rest go in the next pass, after other work (Raft, heartbeats) had a turn.
+      this.dirty = true;
+      this.kick();
+    }
     const nodes: Node[] = store.list('node');
     const assigned: Task[] = [];
     for (const n of nodes)
       for (const t of store.find('task', { nodeId: n.meta.id }))
-        if (!isTerminal(t.status.state) && !isSchedulable(t)) assigned.push(t);
+        if (!isTerminal(t.status.state) && !isSchedulable(t) && !this.inflight.has(t.meta.id))
+          assigned.push(t);
+    // Placed by an earlier pass, not committed yet: they hold their room already.
+    for (const t of this.inflight.values()) if (t !== null) assigned.push(t);
     const faulty = this.failures.faulty(clock.now());
     const result = schedule({ tasks, nodes, assigned, faulty });
     const writes = this.writesFor(result, tasks);
     const now = clock.now();
-    const chunks: (typeof writes)[] = [];
-    for (let i = 0; i < writes.length; i += this.maxChanges)
-      chunks.push(writes.slice(i, i + this.maxChanges));
-    await Promise.all(chunks.map((c) => this.commit(c, now, signal)));
+    const byId = new Map(tasks.map((t) => [t.meta.id, t]));
+    for (let i = 0; i < writes.length; i += this.maxChanges) {
+      const chunk = writes.slice(i, i + this.maxChanges);
+      for (const w of chunk) {
+        const t = byId.get(w.taskId)!;
+        this.inflight.set(w.taskId, w.type === 'assign' ? { ...t, nodeId: w.nodeId } : null);
+      }
+      const c = this.commit(chunk, now, signal).finally(() => {
+        for (const w of chunk) this.inflight.delete(w.taskId);
+        this.commits.delete(c);
+      });
+      this.commits.add(c);
+    }
   }
 
   /** What to write: every assignment, and each pending reason only when it changed. */

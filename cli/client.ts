@@ -73,7 +73,9 @@ export class ControlClient {
     // UNAVAILABLE marked by a manager ("not the leader", "no leader elected yet") is a manager
     // answering, not a missing one: show its message rather than "cannot reach".
     const leaderHint = err.metadata?.get('x-tug-leader')[0];
-    const fromManager = (err.metadata?.get('x-tug-not-leader').length ?? 0) > 0;
+    const fromManager = ['x-tug-not-leader', 'x-tug-relay-failed'].some(
+      (k) => (err.metadata?.get(k).length ?? 0) > 0,
+    );
     if (
       (err.code === grpcStatus.UNAVAILABLE && !fromManager && leaderHint === undefined) ||
       err.code === grpcStatus.DEADLINE_EXCEEDED

@@ -10,11 +10,13 @@ import { ControlClient } from './client.js';
 import { resolveManager } from './config.js';
 import { ExitCode, InputError, ServerError, UnreachableError, UsageError } from './errors.js';
 import type { Io, Verb } from './verb.js';
+import { agentVerb } from './verbs/agent.js';
 import { applyVerb } from './verbs/apply.js';
 import { describeVerb } from './verbs/describe.js';
 import { diffVerb } from './verbs/diff.js';
 import { eventsVerb } from './verbs/events.js';
 import { getVerb } from './verbs/get.js';
+import { logsVerb } from './verbs/logs.js';
 import { managerVerb } from './verbs/manager.js';
 import { nodeVerb } from './verbs/node.js';
 import { rmVerb } from './verbs/rm.js';
@@ -29,7 +31,9 @@ export const verbs: readonly Verb[] = [
   rmVerb,
   nodeVerb,
   managerVerb,
+  agentVerb,
   eventsVerb,
+  logsVerb,
 ];
 
 export const globalFlags: FlagDefs = {

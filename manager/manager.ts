@@ -7,10 +7,12 @@ import { systemClock, type Clock } from '../common/clock.js';
 import type { TaskId } from '../common/model.js';
 import * as controlPb from '../proto/gen/control.js';
 import * as dispatcherPb from '../proto/gen/dispatcher.js';
+import * as logsPb from '../proto/gen/logs.js';
 import * as membershipPb from '../proto/gen/membership.js';
 import { ControlServer } from './controlapi/control-server.js';
 import { Forwarder } from './controlapi/forward.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
+import { LogBroker, LogsRelay } from './logbroker/index.js';
 import { Membership } from './membership.js';
 import { LeaderLifecycle, type FencedProposer, type LeaderComponent } from './leadership.js';
 import { Orchestrator } from './orchestrator/orchestrator.js';
@@ -59,6 +61,9 @@ export class Manager {
   private promoter: ReturnType<typeof setInterval> | undefined;
   private readonly promoteEveryMs: number;
   private readonly forwarder: Forwarder;
+  private readonly logsRelay: LogsRelay;
+  /** The leader's log broker and task figures (serving only while this manager leads). */
+  readonly logBroker: LogBroker;
 
   private constructor(parts: {
     id: MemberId;
@@ -70,8 +75,12 @@ export class Manager {
     peers: Map<MemberId, string>;
     promoteEveryMs: number;
     forwarder: Forwarder;
+    logsRelay: LogsRelay;
+    logBroker: LogBroker;
   }) {
     this.forwarder = parts.forwarder;
+    this.logsRelay = parts.logsRelay;
+    this.logBroker = parts.logBroker;
     this.id = parts.id;
     this.store = parts.store;
     this.address = parts.address;
@@ -147,6 +156,20 @@ export class Manager {
         }
       },
     });
+    // Logs and task figures: leader-only, in memory (docs/agent.md "Logs and stats").
+    const logBroker = new LogBroker({
+      store,
+      leaderAddress: () => {
+        const leader = ref.member?.node.status().leader ?? NONE;
+        return leader === NONE
+          ? ''
+          : leader === opts.id
+            ? (ref.address ?? opts.listen)
+            : (peers.get(leader) ?? '');
+      },
+      log,
+    });
+    leaderComponents.push({ name: 'logbroker', run: (signal) => logBroker.run(signal) });
     // The lifecycle needs the node to propose and the node needs the lifecycle to report
     // leadership: bind late.
     const ref: { member?: RaftMember<readonly TransactionOutcome[]>; address?: string } = {};
@@ -224,6 +247,16 @@ export class Manager {
       writeTimeoutMs: opts.writeTimeoutMs ?? 10_000,
       log,
     });
+    const logsRelay = new LogsRelay({
+      self: opts.id,
+      status: () => {
+        const st = member.node.status();
+        return { leader: st.leader, isLeader: st.role === Role.Leader };
+      },
+      addressOf: (id) => membership.leaderAddress(id as MemberId),
+      electionWaitMs,
+      pollMs: tickMs,
+    });
     const address = await member.transport.listen(opts.listen, [
       {
         definition: controlPb.ControlServiceService,
@@ -231,6 +264,11 @@ export class Manager {
       },
       { definition: dispatcherPb.DispatcherServiceService, implementation: dispatcher.service },
       { definition: membershipPb.MembershipServiceService, implementation: membership.service() },
+      { definition: logsPb.LogBrokerServiceService, implementation: logBroker.agentService() },
+      {
+        definition: logsPb.LogsServiceService,
+        implementation: logsRelay.wrap(logBroker.logsService()),
+      },
     ]);
     ref.address = address;
     return new Manager({
@@ -243,6 +281,8 @@ export class Manager {
       peers,
       promoteEveryMs: 2 * tickMs,
       forwarder,
+      logsRelay,
+      logBroker,
     });
   }
 
@@ -274,6 +314,7 @@ export class Manager {
   async stop(): Promise<void> {
     clearInterval(this.promoter);
     this.forwarder.close();
+    this.logsRelay.close();
     await this.lifecycle.stop();
     await this.member.close();
   }

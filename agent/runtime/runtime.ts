@@ -5,6 +5,8 @@
 //   <stateDir>/exits/<id>          conmon's exit file (exit code as text)
 //   <stateDir>/containers/<id>/    bundle (config.json), meta.json, pidfiles, the monitor's own log,
 //                                  and conmon's persist dir files `exit` and `oom`
+//   <stateDir>/containers/<id>/exec-<pid>-<n>/   one exec (health check) under way: its process
+//                                  spec, pid, output log; removed when it ends
 //
 // conmon is the container's parent (a child subreaper that daemonizes), so the container, its log and
 // its exit code outlive the agent; a new ContainerRuntime on the same stateDir re-adopts them with
@@ -18,6 +20,7 @@ import path from 'node:path';
 import { readCgroupStats, removeCgroup } from '../linux/cgroups.js';
 import type { CgroupLayout, CgroupStats } from '../linux/cgroups.js';
 import { RuntimeError, RuntimeErrorCode } from './errors.js';
+import { logLines } from './log.js';
 import type { OciSpec } from './oci-spec.js';
 
 export const RuntimeKind = { Runc: 'runc', Crun: 'crun' } as const;
@@ -61,6 +64,20 @@ export interface ContainerInfo {
   readonly logPath: string;
 }
 
+export interface ExecOptions {
+  /** Bound on the process; past it the process group is killed and `exec` throws `timeout`. */
+  readonly timeoutMs: number;
+  /** Output kept (the first bytes; the rest is dropped). Default 4096, as Docker's health log. */
+  readonly maxOutputBytes?: number;
+}
+
+export interface ExecResult {
+  /** The process's exit code, 128 + signal if it was killed, or the runtime's own failure code. */
+  readonly exitCode: number;
+  /** stdout and stderr interleaved (the runtime's error, if it could not start the process). */
+  readonly output: string;
+}
+
 export interface ExitStatus {
   /** As conmon reports it: the init's exit code, or 128 + signal if it was killed. */
   readonly exitCode: number;
@@ -87,6 +104,7 @@ export class ContainerRuntime {
   readonly #logSizeMax: number | undefined;
   readonly #timeoutMs: number;
   #prepared: Promise<string> | undefined;
+  #execSeq = 0;
 
   constructor(options: ContainerRuntimeOptions) {
     this.kind = options.kind ?? RuntimeKind.Runc;
@@ -369,6 +387,146 @@ export class ContainerRuntime {
   }
 
   /**
+   * Runs `argv` inside the running container, as the container's own process would run (its
+   * user, env, cwd, capabilities: the bundle's `process` with other args), and resolves with its
+   * exit code and output. For health checks.
+   *
+   * Through conmon's exec mode (`conmon --exec --sync`, as Podman does), not a foreground
+   * `runc exec`: runc copies a foreground process's output through pipes of its own and waits for
+   * their EOF, so a check that leaves a background child holding its output (`daemon &`) would
+   * hold runc, and us, until that child exits. conmon runs `runc exec -d`, is the process's
+   * subreaper, answers its pid and then its exit code on the sync pipe, and returns when the
+   * process itself exits; children it left in the container are not waited for (they belong to
+   * the container's init from then on). The output comes from conmon's log file, never a pipe.
+   *
+   * Time-boxed: after `timeoutMs` the process's group inside the container is SIGKILLed (the
+   * runtime makes the process a session leader, so that also takes what it forked and did not
+   * detach) and so is conmon's group; `exec` then throws `RuntimeError('timeout')` once conmon is
+   * gone (bounded by `commandTimeoutMs`).
+   */
+  async exec(id: string, argv: readonly string[], options: ExecOptions): Promise<ExecResult> {
+    if (!ID_RE.test(id))
+      throw new RuntimeError(RuntimeErrorCode.BadSpec, id, 'invalid container id');
+    if (argv.length === 0) throw new RuntimeError(RuntimeErrorCode.BadSpec, id, 'empty command');
+    const bin = await this.#runtimeBinary();
+    const dir = this.#dir(id);
+    let spec: OciSpec;
+    try {
+      spec = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as OciSpec;
+    } catch (err) {
+      throw new RuntimeError(RuntimeErrorCode.NotFound, id, 'no such container', { cause: err });
+    }
+    // Everything of one exec lives in its own directory, removed at the end.
+    const execDir = path.join(dir, `exec-${process.pid}-${++this.#execSeq}`);
+    await mkdir(execDir);
+    const processFile = path.join(execDir, 'process.json');
+    const pidFile = path.join(execDir, 'pid');
+    const logFile = path.join(execDir, 'out.log');
+    await writeFile(processFile, JSON.stringify({ ...spec.process, terminal: false, args: argv }));
+    const args = [
+      '--api-version', '1',
+      '-c', id,
+      '-u', path.basename(execDir),
+      '-n', id,
+      '-r', bin,
+      '-b', dir,
+      '-p', pidFile,
+      '-l', `k8s-file:${logFile}`,
+      '--exit-dir', execDir,
+      '--persist-dir', execDir,
+      '--socket-dir-path', path.join(this.#stateDir, 'sockets'),
+      '-e', '--exec-process-spec', processFile,
+      '--sync',
+      '--runtime-arg', '--root',
+      '--runtime-arg', this.#root,
+    ]; // prettier-ignore
+    const monitorLog = await open(path.join(execDir, 'conmon.log'), 'a');
+    try {
+      const child = spawn(this.#conmonPath, args, {
+        stdio: ['ignore', monitorLog.fd, monitorLog.fd, 'pipe'],
+        env: { ...process.env, _OCI_SYNCPIPE: '3' },
+        cwd: execDir,
+        detached: true,
+      });
+      const sync = child.stdio[3];
+      if (sync === null || sync === undefined) throw new Error('no sync pipe');
+      const messages: { data: number; message?: string }[] = [];
+      let buf = '';
+      sync.on('data', (chunk: Buffer) => {
+        buf += chunk.toString('utf8');
+        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+          try {
+            messages.push(JSON.parse(buf.slice(0, nl)) as { data: number; message?: string });
+          } catch {
+            // not a message of the protocol: ignore
+          }
+          buf = buf.slice(nl + 1);
+        }
+      });
+      const exited = new Promise<void>((resolve, reject) => {
+        child.once('error', reject);
+        child.once('exit', () => {
+          resolve();
+        });
+      });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => {
+          resolve('timeout');
+        }, options.timeoutMs);
+      });
+      let first: 'timeout' | 'exited';
+      try {
+        first = await Promise.race([exited.then(() => 'exited' as const), timedOut]);
+      } catch (err) {
+        throw new RuntimeError(RuntimeErrorCode.CommandFailed, id, 'cannot run conmon', {
+          cause: err,
+        });
+      } finally {
+        clearTimeout(timer);
+      }
+      if (first === 'timeout') {
+        // conmon has not reaped the process yet (it would have exited), so the pid is still it.
+        const pid = Number((await readOptional(pidFile))?.trim());
+        if (Number.isInteger(pid) && pid > 0) {
+          signal(-pid, 'SIGKILL');
+          signal(pid, 'SIGKILL');
+        }
+        if (child.pid !== undefined) signal(-child.pid, 'SIGKILL');
+        const gone = await Promise.race([
+          exited.then(() => true),
+          delay(this.#timeoutMs).then(() => false),
+        ]);
+        throw new RuntimeError(
+          RuntimeErrorCode.Timeout,
+          id,
+          `exec exceeded its timeout of ${options.timeoutMs} ms` +
+            (gone ? '' : ` and conmon (pid ${child.pid ?? '?'}) did not exit`),
+        );
+      }
+      sync.destroy();
+      // First message: the process's pid (or -1 and the runtime's error); then its exit code.
+      const started = messages[0];
+      const ended = messages[1];
+      const max = options.maxOutputBytes ?? 4096;
+      if (started === undefined || started.data < 0 || ended === undefined) {
+        const why =
+          started?.message ??
+          ended?.message ??
+          ((await readOptional(path.join(execDir, 'conmon.log')))?.trim() || 'exec failed');
+        return { exitCode: 126, output: cutUtf8(runtimeMessage(why), max) };
+      }
+      const text = logLines((await readOptional(logFile)) ?? '')
+        .map((l) => `${l.text}\n`)
+        .join('');
+      return { exitCode: ended.data, output: cutUtf8(text, max) };
+    } finally {
+      await monitorLog.close();
+      await rm(execDir, { recursive: true, force: true });
+    }
+  }
+
+  /**
    * SIGTERM to the init (tini passes it to the app), SIGKILL after `graceMs`; resolves with the
    * exit status once conmon has recorded it.
    */
@@ -437,6 +595,35 @@ async function exists(p: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** kill(2) that ignores a process already gone. */
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+/** The `msg` of a runtime's logfmt error line (`time=… level=error msg="…"`), else the text. */
+function runtimeMessage(text: string): string {
+  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(text);
+  if (m === null) return text.trim();
+  try {
+    return JSON.parse(`"${m[1] ?? ''}"`) as string;
+  } catch {
+    return m[1] ?? text.trim();
+  }
+}
+
+/** The first `max` bytes of `s` as UTF-8 (a character cut at the end is dropped). */
+function cutUtf8(s: string, max: number): string {
+  const bytes = Buffer.from(s, 'utf8');
+  if (bytes.length <= max) return s;
+  return new TextDecoder('utf-8', { fatal: false })
+    .decode(bytes.subarray(0, max))
+    .replace(/\uFFFD$/, '');
 }
 
 async function readOptional(p: string): Promise<string | undefined> {

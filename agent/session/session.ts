@@ -48,6 +48,8 @@ export interface ReportedStatus {
   readonly state: TaskState;
   readonly message: string;
   readonly exitCode?: number;
+  /** The health check's status, on every report of a task that has one (a change alone is sent). */
+  readonly health?: 'starting' | 'healthy' | 'unhealthy';
 }
 
 /** A session that cannot go on: reconnecting would not help. */
@@ -213,6 +215,7 @@ export class AgentSession {
       timestampMs: this.clock.now(),
       message: s.message,
       ...(s.exitCode === undefined ? {} : { exitCode: s.exitCode }),
+      ...(s.health === undefined ? {} : { health: s.health }),
     });
     // Coalesce the reports of one burst (one assignment message) into one call.
     if (this.flushScheduled) return;
@@ -358,8 +361,11 @@ export class AgentSession {
   private scheduleHeartbeat(live: Live): void {
     if (this.frozen) return;
     this.cancelHeartbeat?.();
-    // Well inside the period, so one slow round trip does not cost the node.
-    this.cancelHeartbeat = this.clock.setTimer(Math.max(1, live.periodMs / 2), () => {
+    // Once per period, 0–20 % early: the jitter keeps a thousand agents that (re)connected
+    // together from heartbeating in step, and the manager's grace (3 periods by default) absorbs
+    // a slow round trip or a lost beat. Twice per period would double the leader's load.
+    const waitMs = Math.max(1, live.periodMs * (1 - 0.2 * this.random()));
+    this.cancelHeartbeat = this.clock.setTimer(waitMs, () => {
       this.cancelHeartbeat = null;
       live.client.heartbeat(
         { nodeId: this.nodeId, sessionId: live.sessionId },

@@ -80,6 +80,40 @@ export async function startTugManagers(options: StartManagersOptions): Promise<T
   return { addresses, processes };
 }
 
+export interface RestartManagerOptions {
+  readonly cleanup: Cleanup;
+  /** The `dir` the managers were started with. */
+  readonly dir: string;
+  /** 0-based, as in `TugManagers.processes` (data dir `m${index + 1}`). */
+  readonly index: number;
+  readonly readyTimeoutMs?: number;
+  readonly nodeArgs?: readonly string[];
+  readonly stopGraceMs?: number;
+}
+
+/**
+ * Starts manager `index` of `startTugManagers` again (`run` from its data dir, same address, log
+ * appended to), e.g. after a SIGKILL. Resolves once it serves; tracked by `cleanup`.
+ */
+export async function restartTugManager(options: RestartManagerOptions): Promise<ManagedProcess> {
+  const name = `manager-${options.index + 1}`;
+  const { process: p } = await ManagedProcess.start({
+    name,
+    command: process.execPath,
+    args: [
+      ...(options.nodeArgs ?? []),
+      MANAGER_MAIN,
+      'run',
+      '--data-dir',
+      join(options.dir, `m${options.index + 1}`),
+    ],
+    logFile: join(options.dir, `${name}.log`),
+    ready: { parse: jsonReadyLine('address'), timeoutMs: options.readyTimeoutMs ?? 30_000 },
+  });
+  options.cleanup.trackProcess(p, options.stopGraceMs);
+  return p;
+}
+
 export interface HollowAgentsProcess {
   readonly process: ManagedProcess;
   /** Node ids of the agents it runs, from its ready line. */
@@ -91,7 +125,10 @@ export interface StartAgentsOptions {
   readonly dir: string;
   /** Names the log file (`<name>.log`). */
   readonly name: string;
+  /** The manager the agents register with first. */
   readonly manager: string;
+  /** Every manager, to fail over between (`--managers`); without it only `manager` is known up front. */
+  readonly managers?: readonly string[];
   readonly count: number;
   readonly readyTimeoutMs?: number;
 }
@@ -101,7 +138,14 @@ export async function startHollowAgents(options: StartAgentsOptions): Promise<Ho
   const { process: p, ready } = await ManagedProcess.start({
     name: options.name,
     command: process.execPath,
-    args: [AGENTS_MAIN, '--manager', options.manager, '--count', String(options.count)],
+    args: [
+      AGENTS_MAIN,
+      '--manager',
+      options.manager,
+      ...(options.managers === undefined ? [] : ['--managers', options.managers.join(',')]),
+      '--count',
+      String(options.count),
+    ],
     logFile: join(options.dir, `${options.name}.log`),
     ready: { parse: jsonReadyLine('nodes'), timeoutMs: options.readyTimeoutMs ?? 60_000 },
   });

@@ -5,6 +5,7 @@
 import type { Network, Node, Service, Task } from '../../common/model.js';
 import { boolFlag, stringFlag } from '../args.js';
 import type { ControlClient } from '../client.js';
+import { logsClientFor, type TaskStat } from '../logs-client.js';
 import { follow, Mirror, type MirroredKind } from '../mirror.js';
 import { ServerError, UsageError } from '../errors.js';
 import {
@@ -122,13 +123,28 @@ export const tasksTable = (
   names: Names,
   wide: boolean,
   now: number,
-): string => render(tasksColumns(tasks, names, wide, now));
+  stats?: ReadonlyMap<string, TaskStat>,
+): string => render(tasksColumns(tasks, names, wide, now, stats));
+
+/** The wide columns of a task's latest figures ('-' where the leader holds none). */
+export const statsCells = (s: TaskStat | undefined): string[] =>
+  s === undefined
+    ? ['-', '-', '-', '-']
+    : [
+        `${s.cpuSeconds.toFixed(1)}s`,
+        s.memoryLimitBytes > 0
+          ? `${bytes(s.memoryBytes)}/${bytes(s.memoryLimitBytes)}`
+          : bytes(s.memoryBytes),
+        String(s.pids),
+        String(s.oomKills),
+      ];
 
 export const tasksColumns = (
   tasks: readonly Task[],
   names: Names,
   wide: boolean,
   now: number,
+  stats?: ReadonlyMap<string, TaskStat>,
 ): Columns => {
   const head = ['NAME', 'SERVICE', 'SLOT', 'NODE', 'DESIRED', 'STATE', 'AGE', 'MESSAGE'];
   const rows = tasks.map((t) => [
@@ -143,8 +159,13 @@ export const tasksColumns = (
   ]);
   if (!wide) return { head, rows };
   return {
-    head: [...head, 'IMAGE', 'ID'],
-    rows: tasks.map((t, i) => [...rows[i]!, t.spec.image, t.meta.id]),
+    head: [...head, 'IMAGE', 'ID', 'CPU', 'MEM', 'PIDS', 'OOM'],
+    rows: tasks.map((t, i) => [
+      ...rows[i]!,
+      t.spec.image,
+      t.meta.id,
+      ...statsCells(stats?.get(t.meta.id)),
+    ]),
   };
 };
 
@@ -195,6 +216,26 @@ export const networksColumns = (networks: readonly Network[], wide: boolean): Co
       n.meta.id,
     ]),
   };
+};
+
+/**
+ * The leader's latest figures of these tasks, for -o wide. A manager that cannot say (no leader
+ * now) leaves the columns empty rather than failing the listing.
+ */
+const taskStatsFor = async (
+  ctx: VerbContext,
+  tasks: readonly Task[],
+): Promise<ReadonlyMap<string, TaskStat>> => {
+  const logs = await logsClientFor(ctx);
+  try {
+    const stats = await logs.taskStats(tasks.map((t) => t.meta.id));
+    return new Map(stats.map((s) => [s.taskId, s]));
+  } catch (err) {
+    ctx.io.stderr.write(`warning: no resource figures: ${(err as Error).message}\n`);
+    return new Map();
+  } finally {
+    logs.close();
+  }
 };
 
 /** Id → name of services and nodes, for tables of tasks. */
@@ -406,7 +447,10 @@ manager's events arrive, until interrupted; with -o json or yaml, each changed o
           format === 'json' || format === 'yaml'
             ? { services: new Map(), nodes: new Map() }
             : await namesFor(client);
-        out = show(format, tasks, name !== undefined, (w) => tasksTable(tasks, names, w, now));
+        const stats = format === 'wide' ? await taskStatsFor(ctx, tasks) : undefined;
+        out = show(format, tasks, name !== undefined, (w) =>
+          tasksTable(tasks, names, w, now, stats),
+        );
         break;
       }
       case 'nodes': {

@@ -1,8 +1,10 @@
 // Cluster invariants checked over a history of store events (as the control API's Watch delivers
 // them), for process tests and benchmarks: no slot ever holds two live tasks the managers both want
-// running, every pending task says why, no acknowledged write is missing from the history, and —
+// running (but for a start-first replacement: two of different spec versions), every pending task
+// says why, no acknowledged write is missing from the history, and —
 // when asked at a quiet point — each replicated service runs exactly its replica count.
-// Pure: the checker only folds the events it is given; callers decide when to ask.
+// Pure: the checker only folds the events it is given; callers decide when to ask. A watch resumed
+// (on another manager) from `resumeFrom` may replay the current version's events: they are skipped.
 
 import {
   isTerminal,
@@ -24,7 +26,10 @@ export type HistoryEvent = StoredObject & {
 };
 
 export const ViolationCode = {
-  /** Two live tasks of one slot (or one global service on one node) both desired running. */
+  /**
+   * Two live tasks of one slot (or one global service on one node) both desired running — except
+   * a start-first service's old task beside its replacement: at most two, of different spec versions.
+   */
   DuplicateSlot: 'duplicate-slot',
   PendingWithoutReason: 'pending-without-reason',
   /** An acknowledged write has no event at its version in the history. */
@@ -80,8 +85,11 @@ export class ClusterHistory {
   readonly #holders = new Map<string, Set<TaskId>>();
   /** Slots whose holders changed since the last version boundary. */
   readonly #touched = new Set<string>();
+  /** `${type}/${kind}/${id}` of the events seen at the current version, to skip a replay. */
+  readonly #atVersion = new Set<string>();
   #version = 0;
   #events = 0;
+  #replayed = 0;
 
   /** `initial`: objects already in the store when the history starts (e.g. from a List at `version`). */
   constructor(
@@ -98,8 +106,24 @@ export class ClusterHistory {
     return this.#version;
   }
 
+  /** Events folded in (replayed ones not counted). */
   get eventCount(): number {
     return this.#events;
+  }
+
+  /** Events skipped as replays of ones already seen at the current version. */
+  get replayedCount(): number {
+    return this.#replayed;
+  }
+
+  /**
+   * Where a resumed watch must start (its events are those *after* this version): just before the
+   * current version, whose events a killed stream may have delivered only in part. One store write's
+   * events share a version and name each object at most once per event type, so the replayed ones
+   * are recognised and skipped.
+   */
+  get resumeFrom(): number {
+    return Math.max(0, this.#version - 1);
   }
 
   get tasks(): ReadonlyMap<TaskId, Task> {
@@ -111,6 +135,11 @@ export class ClusterHistory {
   }
 
   observe(event: HistoryEvent): void {
+    const eventKey = `${event.type}/${event.kind}/${event.object.meta.id}`;
+    if (event.version === this.#version && this.#atVersion.has(eventKey)) {
+      this.#replayed++;
+      return;
+    }
     this.#events++;
     if (event.version < this.#version) {
       this.#violations.push({
@@ -122,7 +151,9 @@ export class ClusterHistory {
     } else if (event.version > this.#version) {
       this.#checkSlots();
       this.#version = event.version;
+      this.#atVersion.clear();
     }
+    if (event.version === this.#version) this.#atVersion.add(eventKey);
     const key = `${event.kind}/${event.object.meta.id}`;
     let versions = this.#seen.get(key);
     if (versions === undefined) this.#seen.set(key, (versions = new Set()));
@@ -246,7 +277,7 @@ export class ClusterHistory {
   #checkSlots(): void {
     for (const key of this.#touched) {
       const ids = this.#holders.get(key);
-      if (ids === undefined || ids.size < 2) {
+      if (ids === undefined || ids.size < 2 || this.#startFirstPair(ids)) {
         this.#reportedSlots.delete(key);
         continue;
       }
@@ -260,6 +291,17 @@ export class ClusterHistory {
       });
     }
     this.#touched.clear();
+  }
+
+  /**
+   * A start-first replacement in flight: two holders of different spec versions of a service
+   * updated start-first (docs/orchestrator.md: the old task goes once its replacement runs).
+   */
+  #startFirstPair(ids: ReadonlySet<TaskId>): boolean {
+    if (ids.size !== 2) return false;
+    const [a, b] = [...ids].map((id) => this.#tasks.get(id)!);
+    if (a === undefined || b === undefined || a.specVersion === b.specVersion) return false;
+    return this.#services.get(a.serviceId)?.spec.update.order === 'start-first';
   }
 }
 

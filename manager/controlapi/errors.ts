@@ -49,6 +49,12 @@ export const LEADER_METADATA = 'x-tug-leader';
  */
 export const NOT_LEADER_METADATA = 'x-tug-not-leader';
 
+/**
+ * Marks an UNAVAILABLE a follower wrote itself because its link to the leader failed while
+ * relaying a call: the manager answered (it is reachable), the call's outcome is unknown.
+ */
+export const RELAY_FAILED_METADATA = 'x-tug-relay-failed';
+
 /** A write that did not commit within its deadline on the leader; it may still commit later. */
 export class WriteDeadlineError extends Error {
   readonly code = 'deadline';

@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import test from 'ava';
+import { freePorts } from '../../bench/lib/ports.js';
 import { waitFor } from '../../bench/lib/wait.js';
 import * as pb from '../../proto/gen/control.js';
 import { Manager } from '../manager.js';
 import { memberId } from '../raft/core/index.js';
-import { LEADER_METADATA, NOT_LEADER_METADATA } from './errors.js';
+import { LEADER_METADATA, NOT_LEADER_METADATA, RELAY_FAILED_METADATA } from './errors.js';
 import { Forwarder, FORWARDED_METADATA, LINEARIZABLE_METADATA } from './forward.js';
 
 type Req = pb.CreateNetworkRequest | pb.ListNetworksRequest;
@@ -219,4 +220,26 @@ test('forward: without a leader a write waits for an election, then fails UNAVAI
   t.is(calls, 1);
   f.close();
   short.close();
+});
+
+test("forward: a leader unreachable while relaying is UNAVAILABLE marked as the follower's answer, outcome unknown", async (t) => {
+  // Nothing listens on this port: the relay to "the leader" fails in transport.
+  const [port] = await freePorts(1);
+  const f = new Forwarder({
+    ...baseDeps,
+    writeTimeoutMs: 5_000,
+    addressOf: () => `127.0.0.1:${port}`,
+    status: () => ({ leader: 2, isLeader: false }),
+  });
+  const local = (() => {
+    t.fail('a follower must not run a write itself');
+  }) as unknown as pb.ControlServiceServer['createNetwork'];
+  const wrapped = f.wrap({ createNetwork: local } as unknown as pb.ControlServiceServer);
+  const err = await answer(wrapped.createNetwork, new Metadata(), Date.now() + 5_000);
+  t.is(err?.code, status.UNAVAILABLE);
+  t.regex(err?.details ?? '', /leader \(member 2 at 127\.0\.0\.1:\d+\) unreachable from member 1/);
+  t.regex(err?.details ?? '', /may or may not have taken effect/);
+  t.deepEqual(err?.metadata?.get(RELAY_FAILED_METADATA), ['true']);
+  t.deepEqual(err?.metadata?.get(NOT_LEADER_METADATA), []);
+  f.close();
 });

@@ -15,7 +15,13 @@ import {
   type StatusObject,
 } from '@grpc/grpc-js';
 import * as pb from '../../proto/gen/control.js';
-import { LEADER_METADATA, NOT_LEADER_METADATA, WriteDeadlineError, toStatus } from './errors.js';
+import {
+  LEADER_METADATA,
+  NOT_LEADER_METADATA,
+  RELAY_FAILED_METADATA,
+  WriteDeadlineError,
+  toStatus,
+} from './errors.js';
 
 /** Set on a forwarded call (value: the forwarding member's id); such a call is never forwarded again. */
 export const FORWARDED_METADATA = 'x-tug-forwarded';
@@ -275,10 +281,12 @@ export class Forwarder {
         if (r === null || r.err !== null) {
           const metadata = s.metadata.clone();
           // Transport failures are ours to explain: the caller asked us, not the leader.
-          const details =
-            s.code === status.UNAVAILABLE && metadata.get(NOT_LEADER_METADATA).length === 0
-              ? `leader (member ${leader} at ${address}) unreachable from member ${this.deps.self}: ${s.details}`
-              : s.details;
+          const lost =
+            s.code === status.UNAVAILABLE && metadata.get(NOT_LEADER_METADATA).length === 0;
+          if (lost) metadata.set(RELAY_FAILED_METADATA, 'true');
+          const details = lost
+            ? `leader (member ${leader} at ${address}) unreachable from member ${this.deps.self}: ${s.details}; the call may or may not have taken effect: read before retrying`
+            : s.details;
           resolve({ ok: false, error: { code: s.code, details, metadata } });
         } else resolve({ ok: true, value: r.value, trailer: s.metadata });
       });

@@ -314,3 +314,98 @@ test('dispatcher: a manager not running the dispatcher names the leader', async 
   t.is(err.code, 14);
   t.deepEqual(err.metadata?.get(LEADER_ADDRESS_METADATA), ['10.0.0.9:4242']);
 });
+
+test('dispatcher: more nodes than maxHeartbeatsPerSecond allows stretch the period and grace', async (t) => {
+  const store = new MemoryStore();
+  const writer = new StoreWriter({ proposer: new FakeProposer(store), now: () => 0 });
+  const timers: number[] = [];
+  const d = new Dispatcher({
+    store,
+    writer,
+    heartbeat: { periodMs: 1000, graceMs: 3000 },
+    maxHeartbeatsPerSecond: 2,
+    clock: {
+      now: () => 0,
+      setTimer: (ms) => {
+        timers.push(ms);
+        return () => undefined;
+      },
+    },
+  });
+  for (const id of ['n1', 'n2', 'n3', 'n4']) {
+    await writer.submit([{ op: 'create', kind: 'node', object: makeNode(id) }]);
+  }
+  const controller = new AbortController();
+  const running = d.run(controller.signal);
+  // 4 nodes at 2 heartbeats/s: a 2 s period, and the grace stretched alike (3 periods).
+  t.deepEqual(timers, [6000, 6000, 6000, 6000]);
+  controller.abort();
+  await running;
+  // With no more nodes than the rate allows, the configured times hold.
+  const store2 = new MemoryStore();
+  const w2 = new StoreWriter({ proposer: new FakeProposer(store2), now: () => 0 });
+  await w2.submit([{ op: 'create', kind: 'node', object: makeNode('n1') }]);
+  const timers2: number[] = [];
+  const d2 = new Dispatcher({
+    store: store2,
+    writer: w2,
+    heartbeat: { periodMs: 1000, graceMs: 3000 },
+    maxHeartbeatsPerSecond: 2,
+    clock: {
+      now: () => 0,
+      setTimer: (ms) => {
+        timers2.push(ms);
+        return () => undefined;
+      },
+    },
+  });
+  const c2 = new AbortController();
+  const r2 = d2.run(c2.signal);
+  t.deepEqual(timers2, [3000]);
+  c2.abort();
+  await r2;
+});
+
+test('dispatcher: a deadline that fires late (the manager stalled) gives the node one more period', async (t) => {
+  const store = new MemoryStore();
+  const writer = new StoreWriter({ proposer: new FakeProposer(store), now: () => 0 });
+  let now = 0;
+  const timers: { ms: number; fn: () => void }[] = [];
+  const d = new Dispatcher({
+    store,
+    writer,
+    heartbeat: { periodMs: 1000, graceMs: 3000 },
+    clock: {
+      now: () => now,
+      setTimer: (ms, fn) => {
+        const timer = { ms, fn };
+        timers.push(timer);
+        return () => {
+          timers.splice(timers.indexOf(timer), 1);
+        };
+      },
+    },
+  });
+  await writer.submit([{ op: 'create', kind: 'node', object: makeNode('n1') }]);
+  const controller = new AbortController();
+  const running = d.run(controller.signal);
+  t.deepEqual(
+    timers.map((x) => x.ms),
+    [3000],
+  );
+  // The event loop was away for 10 s: the timer fires 7 s late.
+  now = 10_000;
+  timers.shift()!.fn();
+  t.deepEqual(
+    timers.map((x) => x.ms),
+    [1000],
+  );
+  t.is(store.get('node', 'n1')?.status.state, 'ready');
+  // On time now, and still silent: down.
+  now = 11_000;
+  timers.shift()!.fn();
+  await waitFor(store, () => store.get('node', 'n1')?.status.state === 'down');
+  t.pass();
+  controller.abort();
+  await running;
+});

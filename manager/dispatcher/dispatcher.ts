@@ -31,6 +31,11 @@ export interface DispatcherDeps {
   readonly newSessionId?: () => string;
   /** Overrides the cluster object's heartbeat period and grace (default: cluster spec). */
   readonly heartbeat?: { readonly periodMs: number; readonly graceMs: number };
+  /**
+   * Heartbeats per second the leader is willing to answer: with more nodes than period allows,
+   * the period announced to agents (and the grace, in proportion) grows. Default 500.
+   */
+  readonly maxHeartbeatsPerSecond?: number;
   /** Status updates written per transaction; a full batch is written at once. Default 100. */
   readonly statusBatchItems?: number;
   /** A partial batch of status updates waits at most this long. Default 100. */
@@ -73,16 +78,37 @@ export class DispatcherError extends Error {
   }
 }
 
+interface GrpcStatus {
+  readonly code: grpcStatus;
+  readonly details: string;
+  readonly metadata?: Metadata;
+}
+
+const withLeader = (code: grpcStatus, details: string, leaderAddress: string): GrpcStatus => {
+  if (leaderAddress === '') return { code, details };
+  const metadata = new Metadata();
+  metadata.set(LEADER_ADDRESS_METADATA, leaderAddress);
+  return { code, details, metadata };
+};
+
 /** The one place dispatcher errors become gRPC statuses. */
-const toGrpc = (e: unknown): { code: grpcStatus; details: string; metadata?: Metadata } => {
+const toGrpc = (e: unknown): GrpcStatus => {
   if (!(e instanceof DispatcherError)) {
     return { code: grpcStatus.UNAVAILABLE, details: e instanceof Error ? e.message : String(e) };
   }
-  if (e.leaderAddress === '') return { code: e.grpcCode, details: e.message };
-  const metadata = new Metadata();
-  metadata.set(LEADER_ADDRESS_METADATA, e.leaderAddress);
-  return { code: e.grpcCode, details: e.message, metadata };
+  return withLeader(e.grpcCode, e.message, e.leaderAddress);
 };
+
+/**
+ * The not-leader answer without an Error: a deposed leader gets every agent's heartbeats until
+ * they move, and capturing a stack trace for each was measurable (docs/dispatcher.md).
+ */
+const notLeaderStatus = (leader: string): GrpcStatus =>
+  withLeader(
+    grpcStatus.UNAVAILABLE,
+    `this manager is not running the dispatcher${leader === '' ? '' : `; the leader is ${leader}`}`,
+    leader,
+  );
 
 /** Whether a task belongs in its node's assignment set: placed there and not yet finished. */
 export const isAssignment = (t: Task): boolean =>
@@ -91,6 +117,18 @@ export const isAssignment = (t: Task): boolean =>
   !isTerminal(t.status.state);
 
 const taskStates: ReadonlySet<string> = new Set(Object.values(TaskState));
+const healthValues: ReadonlySet<string> = new Set(['starting', 'healthy', 'unhealthy']);
+
+/**
+ * A report that keeps the state but changes the health check's status: written too, or a task
+ * would stay `starting` forever. Never for a finished task, and never an older observation.
+ */
+const isHealthChange = (from: TaskStatus, to: TaskStatus): boolean =>
+  to.state === from.state &&
+  !isTerminal(from.state) &&
+  to.health !== undefined &&
+  to.health !== from.health &&
+  to.timestamp >= from.timestamp;
 
 /** A status RPC waiting for the transactions that hold its updates. */
 interface StatusWaiter {
@@ -124,11 +162,14 @@ interface Running {
   readonly deadlines: Map<NodeId, () => void>;
   readonly sessions: Map<NodeId, Session>;
   readonly writes: Set<Promise<void>>;
+  /** Nodes not down when this term began: they will heartbeat here (sizes the period). */
+  readonly expectedNodes: number;
 }
 
 /**
  * The tasks a batch of agent reports changes, applied in order: a report counts only from the node
- * the task is assigned to and only when it moves the task's state forward (`canMoveTo`).
+ * the task is assigned to and only when it moves the task's state forward (`canMoveTo`) or, in
+ * the same state, changes its health.
  */
 export const statusChanges = (
   get: (taskId: string) => Task | undefined,
@@ -138,7 +179,9 @@ export const statusChanges = (
   for (const q of batch) {
     const t = next.get(q.taskId) ?? get(q.taskId);
     if (t?.nodeId !== q.nodeId) continue;
-    if (!canMoveTo(t.status.state, q.status.state)) continue;
+    if (!canMoveTo(t.status.state, q.status.state) && !isHealthChange(t.status, q.status)) {
+      continue;
+    }
     next.set(q.taskId, { ...t, status: q.status });
   }
   return [...next.values()];
@@ -150,6 +193,7 @@ export class Dispatcher {
   private readonly batchItems: number;
   private readonly batchMs: number;
   private readonly log: (line: string) => void;
+  private readonly maxHeartbeatsPerSecond: number;
   private running: Running | null = null;
   private queue: { readonly q: QueuedStatus; readonly waiter: StatusWaiter }[] = [];
   private cancelFlush: (() => void) | null = null;
@@ -165,13 +209,22 @@ export class Dispatcher {
     this.batchItems = deps.statusBatchItems ?? 100;
     this.batchMs = deps.statusBatchMs ?? 100;
     this.log = deps.log ?? (() => undefined);
+    this.maxHeartbeatsPerSecond = deps.maxHeartbeatsPerSecond ?? 500;
     this.service = {
       session: (call) => {
+        if (!this.isActive()) {
+          call.emit('error', notLeaderStatus(this.addresses().leader));
+          return;
+        }
         this.openSession(call).catch((e: unknown) => {
           call.emit('error', toGrpc(e));
         });
       },
       heartbeat: (call, callback) => {
+        if (!this.isActive()) {
+          callback(notLeaderStatus(this.addresses().leader));
+          return;
+        }
         try {
           callback(null, this.heartbeat(call.request));
         } catch (e) {
@@ -179,6 +232,10 @@ export class Dispatcher {
         }
       },
       updateTaskStatus: (call, callback) => {
+        if (!this.isActive()) {
+          callback(notLeaderStatus(this.addresses().leader));
+          return;
+        }
         // Through a promise, so a refusal thrown at once takes the same path as a failed write.
         Promise.resolve(call.request)
           .then((req) => this.updateTaskStatus(req))
@@ -203,10 +260,30 @@ export class Dispatcher {
     return this.deps.addresses?.() ?? { leader: '', managers: [] };
   }
 
+  /**
+   * The configured period and grace, both stretched in proportion when the nodes expected to
+   * heartbeat (open sessions, or at a new leader the nodes not down) would send more than
+   * `maxHeartbeatsPerSecond`: at 1,000 nodes a 1 s period is 1,000 calls/s on the leader before
+   * any other work, and a starved leader misses heartbeats and Raft ticks alike.
+   */
   private heartbeatTimes(): { periodMs: number; graceMs: number } {
-    if (this.deps.heartbeat !== undefined) return this.deps.heartbeat;
-    const spec = this.deps.store.list('cluster')[0]?.spec ?? defaultClusterSpec;
-    return { periodMs: spec.heartbeatPeriodMs, graceMs: spec.heartbeatGraceMs };
+    let base = this.deps.heartbeat;
+    if (base === undefined) {
+      const spec = this.deps.store.list('cluster')[0]?.spec ?? defaultClusterSpec;
+      base = { periodMs: spec.heartbeatPeriodMs, graceMs: spec.heartbeatGraceMs };
+    }
+    const r = this.running;
+    const nodes = r === null ? 0 : Math.max(r.sessions.size, r.expectedNodes);
+    const minPeriodMs = Math.ceil((nodes * 1000) / this.maxHeartbeatsPerSecond);
+    if (minPeriodMs <= base.periodMs) return base;
+    return {
+      periodMs: minPeriodMs,
+      graceMs: Math.ceil((base.graceMs * minPeriodMs) / base.periodMs),
+    };
+  }
+
+  private isActive(): boolean {
+    return this.running !== null && !this.running.signal.aborted;
   }
 
   /**
@@ -216,12 +293,17 @@ export class Dispatcher {
    */
   async run(signal: AbortSignal): Promise<void> {
     if (this.running !== null) throw new Error('dispatcher is already running');
-    const r: Running = { signal, deadlines: new Map(), sessions: new Map(), writes: new Set() };
+    const alive = this.deps.store.list('node').filter((n) => n.status.state !== NodeState.Down);
+    const r: Running = {
+      signal,
+      deadlines: new Map(),
+      sessions: new Map(),
+      writes: new Set(),
+      expectedNodes: alive.length,
+    };
     this.running = r;
     try {
-      for (const n of this.deps.store.list('node')) {
-        if (n.status.state !== NodeState.Down) this.armDeadline(r, n.meta.id);
-      }
+      for (const n of alive) this.armDeadline(r, n.meta.id);
       await this.watchTasks(r);
     } finally {
       for (const cancel of r.deadlines.values()) cancel();
@@ -266,11 +348,21 @@ export class Dispatcher {
 
   // ---- heartbeats ---------------------------------------------------------------------------
 
-  private armDeadline(r: Running, nodeId: NodeId): void {
+  private armDeadline(r: Running, nodeId: NodeId, ms = this.heartbeatTimes().graceMs): void {
     r.deadlines.get(nodeId)?.();
-    const cancel = this.clock.setTimer(this.heartbeatTimes().graceMs, () => {
+    const at = this.clock.now() + ms;
+    const cancel = this.clock.setTimer(ms, () => {
       r.deadlines.delete(nodeId);
       if (r.signal.aborted) return;
+      const { periodMs } = this.heartbeatTimes();
+      if (this.clock.now() - at > periodMs) {
+        // Fired more than a period late: this manager itself was not running (a stalled event
+        // loop runs every due timer before it reads the heartbeats waiting in its sockets), so
+        // the silence may be ours. One more period to hear from the node; measured under load,
+        // a 3 s stall otherwise marked a third of the nodes down at once.
+        this.armDeadline(r, nodeId, periodMs);
+        return;
+      }
       const s = r.sessions.get(nodeId);
       if (s !== undefined) {
         r.sessions.delete(nodeId);
@@ -539,6 +631,9 @@ export class Dispatcher {
       if (!taskStates.has(u.state)) {
         throw new DispatcherError('invalid', `task ${u.taskId}: unknown state ${u.state}`);
       }
+      if (u.health !== undefined && !healthValues.has(u.health)) {
+        throw new DispatcherError('invalid', `task ${u.taskId}: unknown health ${u.health}`);
+      }
     }
     if (req.updates.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -554,6 +649,9 @@ export class Dispatcher {
           timestamp: u.timestampMs,
           message: u.message,
           ...(u.exitCode === undefined ? {} : { exitCode: u.exitCode }),
+          ...(u.health === undefined
+            ? {}
+            : { health: u.health as NonNullable<TaskStatus['health']> }),
         };
         this.queue.push({ q: { nodeId, taskId: u.taskId, status }, waiter });
       }

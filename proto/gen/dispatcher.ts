@@ -98,7 +98,14 @@ export interface TaskStatusUpdate {
   /** Milliseconds since the epoch, on the agent's clock. */
   timestampMs: number;
   message: string;
-  exitCode?: number | undefined;
+  exitCode?:
+    | number
+    | undefined;
+  /**
+   * The container's health check status ("starting", "healthy", "unhealthy"); absent when the
+   * task has no health check. A change of health alone (same state) is written too.
+   */
+  health?: string | undefined;
 }
 
 export interface UpdateTaskStatusRequest {
@@ -1094,7 +1101,7 @@ export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
 };
 
 function createBaseTaskStatusUpdate(): TaskStatusUpdate {
-  return { taskId: "", state: "", timestampMs: 0, message: "", exitCode: undefined };
+  return { taskId: "", state: "", timestampMs: 0, message: "", exitCode: undefined, health: undefined };
 }
 
 export const TaskStatusUpdate: MessageFns<TaskStatusUpdate> = {
@@ -1113,6 +1120,9 @@ export const TaskStatusUpdate: MessageFns<TaskStatusUpdate> = {
     }
     if (message.exitCode !== undefined) {
       writer.uint32(40).int32(message.exitCode);
+    }
+    if (message.health !== undefined) {
+      writer.uint32(50).string(message.health);
     }
     return writer;
   },
@@ -1170,6 +1180,14 @@ export const TaskStatusUpdate: MessageFns<TaskStatusUpdate> = {
             message.exitCode = reader.int32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.health = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1201,6 +1219,7 @@ export const TaskStatusUpdate: MessageFns<TaskStatusUpdate> = {
         : isSet(object.exit_code)
         ? globalThis.Number(object.exit_code)
         : undefined,
+      health: isSet(object.health) ? globalThis.String(object.health) : undefined,
     };
   },
 
@@ -1221,6 +1240,9 @@ export const TaskStatusUpdate: MessageFns<TaskStatusUpdate> = {
     if (message.exitCode !== undefined) {
       obj.exitCode = Math.round(message.exitCode);
     }
+    if (message.health !== undefined) {
+      obj.health = message.health;
+    }
     return obj;
   },
 
@@ -1234,6 +1256,7 @@ export const TaskStatusUpdate: MessageFns<TaskStatusUpdate> = {
     message.timestampMs = object.timestampMs ?? 0;
     message.message = object.message ?? "";
     message.exitCode = object.exitCode ?? undefined;
+    message.health = object.health ?? undefined;
     return message;
   },
 };

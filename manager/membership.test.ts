@@ -1,13 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import test from 'ava';
 import fc from 'fast-check';
 import { waitFor } from '../bench/lib/wait.js';
 import * as controlPb from '../proto/gen/control.js';
 import * as membershipPb from '../proto/gen/membership.js';
-import { Manager } from './manager.js';
+import type { Manager } from './manager.js';
+import { startInProcessManagers } from './testing/in-process.js';
 import { memberId, Role, type MemberId, type Status } from './raft/core/index.js';
 import { Membership, MembershipError, nextMemberId, removalRefusal } from './membership.js';
 
@@ -167,33 +165,17 @@ const rpc = <Res>(f: (cb: (err: ServiceError | null, res: Res) => void) => unkno
   });
 
 test('membership: remove and leave shrink 3 managers to 1, refusing to break quorum', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'tug-membership-'));
-  const all = ids([1, 2, 3]);
-  const managers: Manager[] = [];
-  const clients: { close(): void }[] = [];
   const left = new Set<MemberId>();
+  const cluster = await startInProcessManagers({
+    prefix: 'tug-membership-',
+    options: (id) => ({ onLeft: () => left.add(id) }),
+  });
+  const { managers } = cluster;
+  const clients: { close(): void }[] = [];
   t.teardown(async () => {
     for (const c of clients) c.close();
-    for (const m of managers) await m.stop();
-    await rm(dir, { recursive: true, force: true });
+    await cluster.close();
   });
-  for (const id of all) {
-    managers.push(
-      await Manager.start({
-        id,
-        dataDir: join(dir, String(id)),
-        clusterId: 'test',
-        listen: '127.0.0.1:0',
-        bootstrap: all,
-        tickMs: 20,
-        onLeft: () => left.add(id),
-      }),
-    );
-  }
-  for (const m of managers) {
-    for (const o of managers) if (o !== m) m.addPeer(o.id, o.address);
-    m.run();
-  }
   const membershipOf = (m: Manager): membershipPb.MembershipServiceClient => {
     const c = new membershipPb.MembershipServiceClient(m.address, credentials.createInsecure());
     clients.push(c);
@@ -205,9 +187,7 @@ test('membership: remove and leave shrink 3 managers to 1, refusing to break quo
     return c;
   };
   const deadline = (): { deadline: number } => ({ deadline: Date.now() + 15_000 });
-  const leaderOf = (): Manager | undefined =>
-    managers.find((m) => m.raft.status().role === 'leader');
-  const leader = await waitFor(leaderOf, { what: 'a leader', timeoutMs: 10_000 });
+  const leader = await cluster.waitLeader();
   const [b, c] = managers.filter((m) => m !== leader) as [Manager, Manager];
   const voters = (m: Manager): MemberId[] => [...m.raft.status().conf.voters].sort();
 
@@ -224,7 +204,7 @@ test('membership: remove and leave shrink 3 managers to 1, refusing to break quo
   );
   t.is(refused.code, status.FAILED_PRECONDITION);
   t.regex(refused.details, /quorum/);
-  t.deepEqual(voters(leader), [...all].sort());
+  t.deepEqual(voters(leader), ids([1, 2, 3]));
 
   // Removing the member that is down, asked of a follower, goes through the leader.
   await rpc((cb) =>

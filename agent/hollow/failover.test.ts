@@ -1,15 +1,12 @@
 // Agent failover across three in-process managers (real WALs, real gRPC on loopback): hollow
 // agents that know only one manager learn the others, follow the leader when it stops, keep
 // their node ids and their running tasks, and keep reporting through the new leader.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import test from 'ava';
 import { waitFor } from '../../bench/lib/wait.js';
 import type { Task } from '../../common/model.js';
-import { Manager } from '../../manager/manager.js';
-import { memberId } from '../../manager/raft/core/index.js';
+import type { Manager } from '../../manager/manager.js';
+import { startInProcessManagers } from '../../manager/testing/in-process.js';
 import * as pb from '../../proto/gen/control.js';
 import { DispatcherClients } from '../session/clients.js';
 import { HollowAgent } from './hollow-agent.js';
@@ -44,9 +41,11 @@ spec:
 test('hollow agents: follow the leader to another manager, keeping node ids and tasks', async (t) => {
   // Long enough that a stalled event loop on a loaded machine does not fail a live node.
   const graceMs = 4000;
-  const dir = await mkdtemp(join(tmpdir(), 'tug-agent-failover-'));
-  const ids = [1, 2, 3].map(memberId);
-  const managers: Manager[] = [];
+  const cluster = await startInProcessManagers({
+    prefix: 'tug-agent-failover-',
+    options: () => ({ heartbeat: { periodMs: 100, graceMs } }),
+  });
+  const { managers } = cluster;
   const clients = new DispatcherClients();
   const agents: HollowAgent[] = [];
   const controls: pb.ControlServiceClient[] = [];
@@ -54,29 +53,9 @@ test('hollow agents: follow the leader to another manager, keeping node ids and 
     for (const a of agents) a.stop();
     clients.close();
     for (const c of controls) c.close();
-    for (const m of managers) await m.stop();
-    await rm(dir, { recursive: true, force: true });
+    await cluster.close();
   });
-  for (const id of ids) {
-    managers.push(
-      await Manager.start({
-        id,
-        dataDir: join(dir, String(id)),
-        clusterId: 'test',
-        listen: '127.0.0.1:0',
-        bootstrap: ids,
-        tickMs: 20,
-        heartbeat: { periodMs: 100, graceMs },
-      }),
-    );
-  }
-  for (const m of managers) {
-    for (const o of managers) if (o !== m) m.addPeer(o.id, o.address);
-    m.run();
-  }
-  const leaderOf = (ms: readonly Manager[]): Manager | undefined =>
-    ms.find((m) => m.raft.status().role === 'leader');
-  const leader = await waitFor(() => leaderOf(managers), { what: 'a leader', timeoutMs: 10_000 });
+  const leader = await cluster.waitLeader();
   // Every agent is told of one follower only: it is redirected to the leader and learns the rest.
   const follower = managers.find((m) => m !== leader)!;
   for (const h of ['a', 'b', 'c', 'd']) {
@@ -92,7 +71,7 @@ test('hollow agents: follow the leader to another manager, keeping node ids and 
   await Promise.all(agents.map((a) => a.start()));
   // Wherever the leader is now (an election may have moved it under load), every agent is there.
   const onLeader = (): boolean => {
-    const l = leaderOf(managers);
+    const l = cluster.leader();
     return l !== undefined && agents.every((a) => a.session.connectedTo === l.address);
   };
   await waitFor(onLeader, { what: 'agents on the leader', timeoutMs: 10_000 });
@@ -100,7 +79,7 @@ test('hollow agents: follow the leader to another manager, keeping node ids and 
   const nodeIds = agents.map((a) => a.nodeId);
 
   const control = new pb.ControlServiceClient(
-    leaderOf(managers)!.address,
+    cluster.leader()!.address,
     credentials.createInsecure(),
   );
   controls.push(control);
@@ -117,13 +96,13 @@ test('hollow agents: follow the leader to another manager, keeping node ids and 
   const before = new Map(running(seen).map((x) => [x.meta.id, x.nodeId]));
 
   // The leader goes away; the agents' sessions with it end and they find the new leader.
-  const first = leaderOf(managers)!;
+  const first = cluster.leader()!;
   await first.stop();
   managers.splice(managers.indexOf(first), 1);
-  await waitFor(() => leaderOf(managers), { what: 'a new leader', timeoutMs: 10_000 });
+  await cluster.waitLeader();
   const gainedAt = Date.now();
   await waitFor(onLeader, { what: 'agents reconnected to the new leader', timeoutMs: 10_000 });
-  const next = leaderOf(managers)!;
+  const next = cluster.leader()!;
   t.true(agents.every((a) => a.session.sessionsStarted >= 2));
   t.deepEqual(
     agents.map((a) => a.nodeId),

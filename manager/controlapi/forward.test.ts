@@ -1,16 +1,13 @@
 // Forwarding over real gRPC with three in-process managers: writes sent to a follower land on the
 // leader, its errors come back with their codes, a forwarded call is never forwarded again,
 // linearizable reads, and writes during a leader change or without quorum end — never hang.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import test from 'ava';
 import { freePorts } from '../../bench/lib/ports.js';
 import { waitFor } from '../../bench/lib/wait.js';
 import * as pb from '../../proto/gen/control.js';
-import { Manager } from '../manager.js';
-import { memberId } from '../raft/core/index.js';
+import type { Manager } from '../manager.js';
+import { startInProcessManagers } from '../testing/in-process.js';
 import { LEADER_METADATA, NOT_LEADER_METADATA, RELAY_FAILED_METADATA } from './errors.js';
 import { Forwarder, FORWARDED_METADATA, LINEARIZABLE_METADATA } from './forward.js';
 
@@ -46,39 +43,19 @@ const createNetwork = (
   call(client, 'createNetwork', { name, labels: {}, specJson: '{}' }, md, timeoutMs);
 
 test('forward: followers forward writes to the leader and relay its answers', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'tug-forward-'));
-  const ids = [1, 2, 3].map(memberId);
-  const managers: Manager[] = [];
+  const cluster = await startInProcessManagers({ prefix: 'tug-forward-' });
+  const { managers } = cluster;
   const clients: pb.ControlServiceClient[] = [];
   t.teardown(async () => {
     for (const c of clients) c.close();
-    for (const m of managers) await m.stop();
-    await rm(dir, { recursive: true, force: true });
+    await cluster.close();
   });
-  for (const id of ids) {
-    managers.push(
-      await Manager.start({
-        id,
-        dataDir: join(dir, String(id)),
-        clusterId: 'test',
-        listen: '127.0.0.1:0',
-        bootstrap: ids,
-        tickMs: 20,
-      }),
-    );
-  }
-  for (const m of managers) {
-    for (const o of managers) if (o !== m) m.addPeer(o.id, o.address);
-    m.run();
-  }
   const clientOf = (m: Manager): pb.ControlServiceClient => {
     const c = new pb.ControlServiceClient(m.address, credentials.createInsecure());
     clients.push(c);
     return c;
   };
-  const leaderOf = (ms: readonly Manager[]): Manager | undefined =>
-    ms.find((m) => m.raft.status().role === 'leader');
-  const leader = await waitFor(() => leaderOf(managers), { what: 'a leader', timeoutMs: 10_000 });
+  const leader = await cluster.waitLeader();
   const follower = managers.find((m) => m !== leader)!;
   const fc = clientOf(follower);
 
@@ -133,7 +110,7 @@ test('forward: followers forward writes to the leader and relay its answers', as
     [status.OK, status.UNAVAILABLE, status.DEADLINE_EXCEEDED].includes(during),
     `code ${during}`,
   );
-  const next = await waitFor(() => leaderOf(managers), { what: 'a new leader', timeoutMs: 10_000 });
+  const next = await cluster.waitLeader();
   const survivor = managers.find((m) => m !== next) ?? next;
   await createNetwork(clientOf(survivor), 'after');
   t.is(next.store.find('network', { name: 'after' }).length, 1);

@@ -1,8 +1,7 @@
 // Logs and stats end to end over real gRPC on loopback: three in-process managers, two hollow
 // agents running `web`'s two tasks, each with the real AgentLogService reading k8s-file logs the
 // test writes; the real `tug` CLI (in-process) asks a follower, which relays to the leader's broker.
-import { appendFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
@@ -15,8 +14,8 @@ import { main } from '../../cli/main.js';
 import type { Task } from '../../common/model.js';
 import * as pb from '../../proto/gen/control.js';
 import * as logsPb from '../../proto/gen/logs.js';
-import { Manager } from '../manager.js';
-import { memberId } from '../raft/core/index.js';
+import type { Manager } from '../manager.js';
+import { startInProcessManagers } from '../testing/in-process.js';
 
 const manifest = `apiVersion: tug/v1
 kind: Service
@@ -46,9 +45,11 @@ interface Cluster {
 let cluster: Cluster | undefined;
 
 const start = async (): Promise<Cluster> => {
-  const dir = await mkdtemp(join(tmpdir(), 'tug-logbroker-'));
-  const ids = [1, 2, 3].map(memberId);
-  const managers: Manager[] = [];
+  const managerCluster = await startInProcessManagers({
+    prefix: 'tug-logbroker-',
+    options: () => ({ heartbeat: { periodMs: 200, graceMs: 3000 } }),
+  });
+  const { dir, managers } = managerCluster;
   const clients = new DispatcherClients();
   const agents: HollowAgent[] = [];
   const services: AgentLogService[] = [];
@@ -56,31 +57,10 @@ const start = async (): Promise<Cluster> => {
     for (const s of services) await s.stop();
     for (const a of agents) a.stop();
     clients.close();
-    for (const m of managers) await m.stop();
-    await rm(dir, { recursive: true, force: true });
+    await managerCluster.close();
   };
   try {
-    for (const id of ids) {
-      managers.push(
-        await Manager.start({
-          id,
-          dataDir: join(dir, String(id)),
-          clusterId: 'test',
-          listen: '127.0.0.1:0',
-          bootstrap: ids,
-          tickMs: 20,
-          heartbeat: { periodMs: 200, graceMs: 3000 },
-        }),
-      );
-    }
-    for (const m of managers) {
-      for (const o of managers) if (o !== m) m.addPeer(o.id, o.address);
-      m.run();
-    }
-    const leader = await waitFor(() => managers.find((m) => m.raft.status().role === 'leader'), {
-      what: 'a leader',
-      timeoutMs: 10_000,
-    });
+    const leader = await managerCluster.waitLeader();
     const follower = managers.find((m) => m !== leader)!;
     const figures = new Map<string, TaskFigures[]>();
     for (const host of ['n1', 'n2']) {

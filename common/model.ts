@@ -59,6 +59,14 @@ export interface RestartPolicy {
   readonly windowMs: number;
 }
 
+export interface BindMount {
+  /** Absolute path on the node. */
+  readonly source: string;
+  /** Absolute path in the container. */
+  readonly target: string;
+  readonly readOnly: boolean;
+}
+
 export interface Healthcheck {
   /** Command run inside the container, e.g. ['wget', '-q', '-O-', 'http://127.0.0.1/']. */
   readonly command: readonly string[];
@@ -120,6 +128,13 @@ export interface ContainerSpec {
   readonly workdir?: string;
   readonly user?: string;
   readonly readOnlyRootfs: boolean;
+  /** Host paths bind-mounted into the container. */
+  readonly mounts?: readonly BindMount[];
+  /**
+   * Run in a user namespace: container root is an unprivileged user on the host (the agent's
+   * mapped range), not host root.
+   */
+  readonly userNamespace?: boolean;
   /** Grace period between SIGTERM and SIGKILL. */
   readonly stopGracePeriodMs: number;
   readonly healthcheck?: Healthcheck;

@@ -449,3 +449,41 @@ test('parseManifests: checks the update failure knobs and placement preferences'
   );
   t.regex(errors[3]!.message, /node\.labels\.<name> or engine\.labels\.<name>/);
 });
+
+test('parseManifests: reads bind mounts and the user namespace option, and checks their paths', (t) => {
+  const ok = parseManifests([
+    {
+      file: 'a.yaml',
+      text: service([
+        image,
+        'userNamespace: true',
+        'mounts: [{ type: bind, source: /srv/data, target: /data, readOnly: true }, { source: /tmp/x, target: /x }]',
+      ]),
+    },
+  ]);
+  if (!ok.ok) return t.fail(formatManifestErrors(ok.errors));
+  const m = ok.manifests[0]!;
+  if (m.kind !== 'Service') return t.fail('not a service');
+  t.true(m.spec.container.userNamespace);
+  t.deepEqual(m.spec.container.mounts, [
+    { source: '/srv/data', target: '/data', readOnly: true },
+    { source: '/tmp/x', target: '/x', readOnly: false },
+  ]);
+
+  const errors = errorsOf(
+    service([
+      image,
+      'userNamespace: maybe',
+      'mounts: [{ type: volume, source: data, target: /d }, { source: /a/../etc, target: /e }, { source: /b }]',
+    ]),
+  );
+  t.deepEqual(errors.map(where), [
+    ['a.yaml', 6, 18, 'spec.userNamespace', 'wrong-type'],
+    ['a.yaml', 7, 20, 'spec.mounts[0].type', 'invalid-value'],
+    ['a.yaml', 7, 36, 'spec.mounts[0].source', 'invalid-value'],
+    ['a.yaml', 7, 66, 'spec.mounts[1].source', 'invalid-value'],
+    ['a.yaml', 7, 91, 'spec.mounts[2].target', 'missing-field'],
+  ]);
+  t.is(errors[2]!.message, 'must be an absolute path');
+  t.is(errors[3]!.message, 'must not contain ".."');
+});

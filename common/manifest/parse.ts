@@ -7,6 +7,7 @@ import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments } from 
 import type { Document, Node as YamlNode, Scalar, YAMLMap } from 'yaml';
 
 import type {
+  BindMount,
   ContainerSpec,
   Healthcheck,
   Network,
@@ -494,6 +495,8 @@ const serviceFields = [
   'workdir',
   'user',
   'readOnlyRootfs',
+  'mounts',
+  'userNamespace',
   'stopGracePeriod',
   'ports',
   'resources',
@@ -669,6 +672,41 @@ const readService = (
   if (user === '')
     report(ctx, userEntry?.value, 'spec.user', ManifestErrorCode.InvalidValue, 'must not be empty');
 
+  const mounts: BindMount[] = [];
+  for (const { node, field } of items(spec, 'mounts') ?? []) {
+    const m = asMap(ctx, node, field, ['type', 'source', 'target', 'readOnly']);
+    if (m === undefined) continue;
+    oneOf(m, 'type', ['bind'] as const);
+    const paths: Partial<Record<'source' | 'target', string>> = {};
+    for (const key of ['source', 'target'] as const) {
+      const v = str(m, key);
+      if (m.get(key) === undefined) m.missing(key);
+      else if (v !== undefined && !v.startsWith('/'))
+        report(
+          ctx,
+          m.get(key)!.value,
+          m.child(key),
+          ManifestErrorCode.InvalidValue,
+          'must be an absolute path',
+        );
+      else if (v !== undefined && v.split('/').includes('..'))
+        report(
+          ctx,
+          m.get(key)!.value,
+          m.child(key),
+          ManifestErrorCode.InvalidValue,
+          'must not contain ".."',
+        );
+      else if (v !== undefined) paths[key] = v;
+    }
+    if (paths.source !== undefined && paths.target !== undefined)
+      mounts.push({
+        source: paths.source,
+        target: paths.target,
+        readOnly: bool(m, 'readOnly') ?? false,
+      });
+  }
+
   const healthcheck = readHealthcheck(
     subMap(spec, 'healthcheck', ['command', 'interval', 'timeout', 'retries', 'startPeriod']),
   );
@@ -680,6 +718,8 @@ const readService = (
     ...opt('workdir', workdir),
     ...opt('user', user),
     readOnlyRootfs: bool(spec, 'readOnlyRootfs') ?? false,
+    ...opt('mounts', mounts.length === 0 ? undefined : mounts),
+    ...opt('userNamespace', bool(spec, 'userNamespace')),
     stopGracePeriodMs: duration(spec, 'stopGracePeriod') ?? manifestDefaults.stopGracePeriodMs,
     ...opt('healthcheck', healthcheck),
   };

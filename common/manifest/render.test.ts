@@ -64,6 +64,17 @@ const serviceSpec = (networks: readonly string[]): fc.Arbitrary<ServiceSpec> =>
         workdir: opt(fc.string().map((s) => `/${s}`)),
         user: opt(nonEmpty),
         readOnlyRootfs: fc.boolean(),
+        mounts: opt(
+          fc.array(
+            fc.record({
+              source: fc.stringMatching(/^\/[a-z0-9/_-]{0,20}$/),
+              target: fc.stringMatching(/^\/[a-z0-9/_-]{0,20}$/),
+              readOnly: fc.boolean(),
+            }),
+            { minLength: 1, maxLength: 2 },
+          ),
+        ),
+        userNamespace: opt(fc.boolean()),
         stopGracePeriodMs: ms,
         healthcheck: opt(healthcheck),
       }),

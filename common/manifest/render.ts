@@ -34,6 +34,17 @@ export const manifestToDocument = (m: Manifest): Record<string, unknown> => {
       ...(c.workdir === undefined ? {} : { workdir: c.workdir }),
       ...(c.user === undefined ? {} : { user: c.user }),
       readOnlyRootfs: c.readOnlyRootfs,
+      ...(c.mounts === undefined
+        ? {}
+        : {
+            mounts: c.mounts.map((x) => ({
+              type: 'bind',
+              source: x.source,
+              target: x.target,
+              readOnly: x.readOnly,
+            })),
+          }),
+      ...(c.userNamespace === undefined ? {} : { userNamespace: c.userNamespace }),
       stopGracePeriod: formatDurationMs(c.stopGracePeriodMs),
       ports: m.spec.ports.map((p) => ({ ...p })),
       resources: {

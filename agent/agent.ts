@@ -34,7 +34,12 @@ import {
   type SessionError,
   type SessionExecutor,
 } from './session/session.js';
-import { Gate, TaskController, type TaskContext } from './executor/task-controller.js';
+import {
+  Gate,
+  TaskController,
+  type OnTiming,
+  type TaskContext,
+} from './executor/task-controller.js';
 import { Phase } from './executor/transition.js';
 import { writeAtomic } from './state/intent.js';
 import { sweep } from './state/sweep.js';
@@ -51,8 +56,22 @@ export interface AgentOptions {
   readonly runtime?: RuntimeKind;
   /** Registries (host:port) spoken to over plain HTTP besides loopback ones. */
   readonly insecureRegistries?: readonly string[];
+  /**
+   * Registry mirrors: registry host:port as written in image references → host:port pulled from
+   * instead (plain HTTP when loopback or listed in insecureRegistries). References stay as written.
+   */
+  readonly registryMirrors?: ReadonlyMap<string, string>;
   /** Default /usr/bin/tini-static. */
   readonly initPath?: string;
+  /**
+   * Host ids for tasks that ask for a user namespace (Docker's userns-remap idea, one range for
+   * every such container); default 100000, 65536 of them.
+   */
+  readonly userNamespaceRange?: {
+    readonly hostUid: number;
+    readonly hostGid: number;
+    readonly size: number;
+  };
   /** Periodic exit check besides fs.watch; default 1000. */
   readonly exitPollMs?: number;
   /** Tasks preparing or starting at once; default 4. */
@@ -69,6 +88,11 @@ export interface AgentOptions {
   readonly log?: (line: string) => void;
   /** Called once if the session ends for good (node removed, superseded). */
   readonly onFatal?: (e: SessionError) => void;
+  /**
+   * Marks of each task's way to running, `performance.now()` ms: `received` when its assignment
+   * reaches the agent, then the steps' ends (see TimingMark). For benchmarks; default none.
+   */
+  readonly onTiming?: OnTiming;
 }
 
 export interface AgentStopOptions {
@@ -114,6 +138,7 @@ export class Agent implements SessionExecutor {
     this.images = new ImageService({
       root: path.join(this.stateDir, 'images'),
       plainHttp: (r) => isLoopbackRegistry(r) || insecure.has(r),
+      ...(opts.registryMirrors === undefined ? {} : { mirrors: opts.registryMirrors }),
       signal: this.#abort.signal,
     });
     this.runtime = new ContainerRuntime({
@@ -154,10 +179,16 @@ export class Agent implements SessionExecutor {
       },
       gate: new Gate(opts.parallelStarts ?? 4),
       initPath: opts.initPath ?? '/usr/bin/tini-static',
+      userNamespace: opts.userNamespaceRange ?? {
+        hostUid: 100_000,
+        hostGid: 100_000,
+        size: 65_536,
+      },
       now: () => Date.now(),
       clock: systemClock,
       log: this.#log,
       signal: this.#abort.signal,
+      ...(opts.onTiming === undefined ? {} : { timing: opts.onTiming }),
     };
     this.#logs = new AgentLogService({
       manager: () => this.session.connectedTo,
@@ -232,6 +263,12 @@ export class Agent implements SessionExecutor {
   }
 
   assignments(a: Assignments): void {
+    const timing = this.#ctx.timing;
+    if (timing !== undefined) {
+      const at = performance.now();
+      for (const t of a.updated)
+        if (!this.#controllers.has(t.meta.id)) timing(t.meta.id, 'received', at);
+    }
     this.#assigning = this.#assigning
       .then(() => this.#apply(a))
       .catch((err: unknown) => {

@@ -45,3 +45,22 @@ test('agent main: tug agent without --state-dir is a usage error (exit 2)', asyn
   t.is(code, 2);
   t.regex(err, /--state-dir is required/);
 });
+
+test('agent main: --registry-mirror REGISTRY=MIRROR becomes registryMirrors; malformed ones are usage errors', (t) => {
+  const base = { manager: 'h:1', 'state-dir': 'd' };
+  t.deepEqual(
+    agentOptions({ ...base, 'registry-mirror': ['registry.local:5000=127.0.0.1:4000'] })
+      .registryMirrors,
+    new Map([['registry.local:5000', '127.0.0.1:4000']]),
+  );
+  t.is(agentOptions(base).registryMirrors, undefined);
+  for (const bad of ['registry.local:5000', 'a=b=c', '=127.0.0.1:1', 'a=http://b:1']) {
+    t.throws(() => agentOptions({ ...base, 'registry-mirror': [bad] }), {
+      instanceOf: AgentUsageError,
+      message: /--registry-mirror/,
+    });
+  }
+  t.throws(() => agentOptions({ ...base, 'registry-mirror': ['a:1=b:1', 'a:1=c:1'] }), {
+    message: /given twice/,
+  });
+});

@@ -1,6 +1,6 @@
 // The agent process: `node build/agent/main.js --manager H:P[,H:P…] --state-dir DIR
 // [--hostname H] [--label k=v…] [--runtime runc|crun] [--insecure-registry host:port…]
-// [--addr IP]`. Prints one JSON line `{"ready":true,"nodeId":…}` once its first session is up;
+// [--registry-mirror host:port=mirror:port…] [--addr IP]`. Prints one JSON line `{"ready":true,"nodeId":…}` once its first session is up;
 // SIGTERM or SIGINT stops the agent and leaves the containers running (conmon owns them).
 
 import { parseArgs } from 'node:util';
@@ -17,7 +17,8 @@ export class AgentUsageError extends Error {
 }
 
 export const agentUsage = `Usage: agent --manager HOST:PORT[,HOST:PORT…] --state-dir DIR [--hostname H]
-             [--label KEY=VALUE]… [--runtime runc|crun] [--insecure-registry HOST:PORT]… [--addr IP]`;
+             [--label KEY=VALUE]… [--runtime runc|crun] [--insecure-registry HOST:PORT]…
+             [--registry-mirror HOST:PORT=MIRROR:PORT]… [--addr IP]`;
 
 /** The agent's flags, as given to `node build/agent/main.js` or `tug agent`. */
 export interface AgentFlags {
@@ -27,6 +28,8 @@ export interface AgentFlags {
   readonly label?: readonly string[] | undefined;
   readonly runtime?: string | undefined;
   readonly 'insecure-registry'?: readonly string[] | undefined;
+  /** `registry=mirror`, both host[:port]: pull images of `registry` from `mirror`. */
+  readonly 'registry-mirror'?: readonly string[] | undefined;
   readonly addr?: string | undefined;
 }
 
@@ -49,12 +52,30 @@ export function agentOptions(f: AgentFlags): AgentOptions {
   const runtime = f.runtime ?? RuntimeKind.Runc;
   if (runtime !== RuntimeKind.Runc && runtime !== RuntimeKind.Crun)
     throw new AgentUsageError(`--runtime ${runtime}: expected runc or crun`);
+  const mirrors = new Map<string, string>();
+  for (const m of f['registry-mirror'] ?? []) {
+    const [from, to, ...rest] = m.split('=').map((s) => s.trim());
+    const hostPort = /^[^\s/=@]+$/;
+    if (
+      from === undefined ||
+      to === undefined ||
+      rest.length > 0 ||
+      !hostPort.test(from) ||
+      !hostPort.test(to)
+    )
+      throw new AgentUsageError(
+        `--registry-mirror ${m}: expected REGISTRY=MIRROR (host:port each)`,
+      );
+    if (mirrors.has(from)) throw new AgentUsageError(`--registry-mirror: ${from} given twice`);
+    mirrors.set(from, to);
+  }
   return {
     managers,
     stateDir,
     labels,
     runtime,
     insecureRegistries: f['insecure-registry'] ?? [],
+    ...(mirrors.size === 0 ? {} : { registryMirrors: mirrors }),
     ...(f.hostname === undefined ? {} : { hostname: f.hostname }),
     ...(f.addr === undefined ? {} : { addr: f.addr }),
   };
@@ -75,6 +96,7 @@ const main = async (): Promise<void> => {
         label: { type: 'string', multiple: true },
         runtime: { type: 'string' },
         'insecure-registry': { type: 'string', multiple: true },
+        'registry-mirror': { type: 'string', multiple: true },
         addr: { type: 'string' },
       },
     });

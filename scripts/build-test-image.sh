@@ -12,7 +12,10 @@
 #                              ["httpd","-f","-p","8080","-h","/var/www"] (a tiny HTTP server).
 #   <registry>/<repo>:big      only with --big-mb N: latest plus a second layer holding N MiB of
 #                              random (incompressible) bytes in /big.bin, for interrupted-pull tests.
-# The default repo is "busybox". Needs root (chroot), umoci, skopeo and busybox-static's
+# The default repo is "busybox"; the example manifests (manifests/*.yaml) name
+# registry.local:5000/tug/busybox:latest, so the README demo pushes with --repo tug/busybox and
+# starts its agent with --registry-mirror registry.local:5000=<registry>. The image has every
+# applet the examples run (sh, httpd, nc, wget, hostname, sleep). Needs root (chroot), umoci, skopeo and busybox-static's
 # /bin/busybox. The OCI layout is built in a temporary directory, removed on exit.
 set -euo pipefail
 

@@ -4,6 +4,7 @@
 // task run one at a time on the controller's own chain; the agent awaits every chain on stop.
 
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -17,7 +18,7 @@ import {
 } from '../../common/model.js';
 import type { Clock } from '../../common/clock.js';
 import { HealthMonitor, type Health } from '../health/index.js';
-import { isImageError, type ImageService } from '../image/index.js';
+import { isImageError, type ImageRecord, type ImageService } from '../image/index.js';
 import { buildOciSpec, resolveUser } from '../runtime/oci-spec.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
 import type { ReportedStatus } from '../session/session.js';
@@ -47,6 +48,16 @@ export class Gate {
   }
 }
 
+/**
+ * Where a task is on its way to running: `received` (the agent has its assignment), `dirs` (its
+ * directories made, intent written), `pulled` (image present), `mounted` (overlay rootfs),
+ * `specified` (OCI spec built), `created` (conmon + runtime create), `running` (started, reported
+ * to the session).
+ */
+export type TimingMark =
+  'received' | 'dirs' | 'pulled' | 'mounted' | 'specified' | 'created' | 'running';
+export type OnTiming = (taskId: TaskId, mark: TimingMark, atMs: number) => void;
+
 /** What every controller shares: the agent's services and where things go. */
 export interface TaskContext {
   readonly stateDir: string;
@@ -57,12 +68,20 @@ export interface TaskContext {
   readonly gate: Gate;
   /** Host path of tini-static, the containers' init. */
   readonly initPath: string;
+  /** Host ids that container root and the rest map to when a task asks for a user namespace. */
+  readonly userNamespace: {
+    readonly hostUid: number;
+    readonly hostGid: number;
+    readonly size: number;
+  };
   readonly now: () => number;
   /** Drives health-check intervals. */
   readonly clock: Clock;
   readonly log: (line: string) => void;
   /** Aborted when the agent stops: ends pulls in progress. */
   readonly signal: AbortSignal;
+  /** Benchmarks: marks of the way to running (performance.now() ms). */
+  readonly timing?: OnTiming;
 }
 
 export class TaskController {
@@ -140,6 +159,10 @@ export class TaskController {
   /** Resolves once every step queued so far has finished. */
   settled(): Promise<void> {
     return this.#chain;
+  }
+
+  #mark(mark: TimingMark): void {
+    this.#ctx.timing?.(this.id, mark, performance.now());
   }
 
   #enqueue(f: () => Promise<void>): void {
@@ -258,38 +281,101 @@ export class TaskController {
   async #prepare(): Promise<void> {
     const t = this.#task;
     this.#report(TaskState.Accepted, '');
+    // A new task's directory does not exist yet; only an existing one can hold leftovers of a
+    // prepare a crash interrupted, which start again from nothing.
+    const fresh = await mkdir(this.#dir).then(
+      () => true,
+      (err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw err;
+      },
+    );
     await this.#intent('prepare');
-    // Leftovers of a prepare a crash interrupted: start again from nothing.
-    if (await isMounted(this.#rootfs)) await unmount(this.#rootfs);
-    for (const d of ['upper', 'work'])
-      await rm(path.join(this.#dir, d), { recursive: true, force: true });
-    for (const d of ['upper', 'work', 'rootfs'])
-      await mkdir(path.join(this.#dir, d), { recursive: true });
+    if (!fresh) {
+      if (await isMounted(this.#rootfs)) await unmount(this.#rootfs);
+      await Promise.all(
+        ['upper', 'work'].map((d) => rm(path.join(this.#dir, d), { recursive: true, force: true })),
+      );
+    }
+    await Promise.all(
+      ['upper', 'work', 'rootfs'].map((d) => mkdir(path.join(this.#dir, d), { recursive: true })),
+    );
     this.#report(TaskState.Preparing, `pulling ${t.spec.image}`);
-    let rec;
+    this.#mark('dirs');
+    // The image is usually here already, but a tag is resolved at the registry on every pull (a
+    // network round trip). Meanwhile the rootfs is mounted and the container created (not
+    // started) from the local copy; if the registry names another manifest or other layers, that
+    // container and mount go and are made again. Nothing runs before the pull has answered.
+    const local = await this.#ctx.images.get(t.spec.image).catch(() => undefined);
+    const pulling = this.#ctx.images.pull(t.spec.image, this.#ctx.signal);
+    let early: { rec: ImageRecord; made: Made } | undefined;
+    if (local !== undefined) {
+      // Handled below; until then a rejection must not count as unhandled.
+      pulling.catch(() => undefined);
+      early = {
+        rec: local,
+        made: await this.#make(local).catch((error: unknown) => ({ ok: false as const, error })),
+      };
+    }
+    let rec: ImageRecord;
     try {
-      rec = await this.#ctx.images.pull(t.spec.image, this.#ctx.signal);
+      rec = await pulling;
     } catch (err) {
       if (!isImageError(err) || err.code === 'aborted') throw err;
+      // A container or mount made early goes with the task's removal.
       this.finish(TaskState.Rejected, err.message);
       return;
     }
-    await run('mount', [
-      '-t',
-      'overlay',
-      'overlay',
-      '-o',
-      `lowerdir=${rec.lowerDirs.join(':')},upperdir=${path.join(this.#dir, 'upper')},workdir=${path.join(this.#dir, 'work')}`,
-      this.#rootfs,
+    this.#mark('pulled');
+    let made: Made;
+    if (
+      early !== undefined &&
+      // An early attempt that failed (say, GC took the layers meanwhile) is made again.
+      !('error' in early.made) &&
+      early.rec.manifestDigest === rec.manifestDigest &&
+      early.rec.lowerDirs.join(':') === rec.lowerDirs.join(':')
+    ) {
+      made = early.made;
+    } else {
+      if (early !== undefined) await this.#unmake();
+      made = await this.#make(rec);
+    }
+    if (!made.ok) {
+      if ('error' in made) throw made.error;
+      this.finish(TaskState.Rejected, made.reason);
+      return;
+    }
+    this.#phase = Phase.Created;
+    this.#mark('created');
+  }
+
+  /** Mounts the rootfs over `rec`'s layers, builds the spec and creates the container. */
+  async #make(rec: ImageRecord): Promise<Made> {
+    const t = this.#task;
+    const logDir = path.join(this.#ctx.stateDir, 'logs', this.id);
+    // The create's intent and the log directory need no rootfs: written while it mounts.
+    await Promise.all([
+      this.#mountRootfs(rec.lowerDirs).then(() => {
+        this.#mark('mounted');
+      }),
+      mkdir(logDir, { recursive: true }),
+      this.#intent('create'),
     ]);
     const etc = (f: string): Promise<string> =>
       readFile(path.join(this.#rootfs, 'etc', f), 'utf8').catch(() => '');
     const wanted = t.spec.user ?? rec.config.user;
-    const user = resolveUser(wanted, await etc('passwd'), await etc('group'));
-    if (user === undefined) {
-      this.finish(TaskState.Rejected, `unknown user "${wanted}" in image ${t.spec.image}`);
-      return;
-    }
+    // No user named: root, nothing to look up in the image.
+    const [passwd, group] =
+      wanted === undefined || wanted === ''
+        ? ['', '']
+        : await Promise.all([etc('passwd'), etc('group')]);
+    const user = resolveUser(wanted, passwd, group);
+    if (user === undefined)
+      return { ok: false, reason: `unknown user "${wanted}" in image ${t.spec.image}` };
+    // runc would fail the create with a less helpful message; say which path is missing.
+    for (const m of t.spec.mounts ?? [])
+      if (!existsSync(m.source))
+        return { ok: false, reason: `mount source ${m.source} does not exist on this node` };
     const out = buildOciSpec({
       container: t.spec,
       resources: t.resources,
@@ -299,18 +385,47 @@ export class TaskController {
       cgroupsPath: `/tug/${this.#ctx.nodeId()}/${this.id}`,
       initPath: this.#ctx.initPath,
       user,
+      ...(t.spec.mounts === undefined
+        ? {}
+        : {
+            binds: t.spec.mounts.map((m) => ({
+              source: m.source,
+              destination: m.target,
+              readOnly: m.readOnly,
+            })),
+          }),
+      ...(t.spec.userNamespace === true ? { userNamespace: this.#ctx.userNamespace } : {}),
     });
-    if (!out.ok) {
-      this.finish(TaskState.Rejected, `${out.reason}: ${out.detail}`);
-      return;
-    }
-    const logDir = path.join(this.#ctx.stateDir, 'logs', this.id);
-    await mkdir(logDir, { recursive: true });
-    await this.#intent('create');
+    if (!out.ok) return { ok: false, reason: `${out.reason}: ${out.detail}` };
+    this.#mark('specified');
     await this.#ctx.runtime.create(this.id, out.spec, {
       logPath: path.join(logDir, 'container.log'),
     });
-    this.#phase = Phase.Created;
+    return { ok: true };
+  }
+
+  /** Undoes an early #make: the container (never started), the mount, the upper layer. */
+  async #unmake(): Promise<void> {
+    await this.#ctx.runtime.remove(this.id);
+    if (await isMounted(this.#rootfs)) await unmount(this.#rootfs);
+    for (const d of ['upper', 'work']) {
+      await rm(path.join(this.#dir, d), { recursive: true, force: true });
+      await mkdir(path.join(this.#dir, d), { recursive: true });
+    }
+  }
+
+  /** Mounts the overlay rootfs over `lowerDirs` (top first); returns them as mounted. */
+  async #mountRootfs(lowerDirs: readonly string[]): Promise<string> {
+    const lower = lowerDirs.join(':');
+    await run('mount', [
+      '-t',
+      'overlay',
+      'overlay',
+      '-o',
+      `lowerdir=${lower},upperdir=${path.join(this.#dir, 'upper')},workdir=${path.join(this.#dir, 'work')}`,
+      this.#rootfs,
+    ]);
+    return lower;
   }
 
   async #start(): Promise<void> {
@@ -319,6 +434,7 @@ export class TaskController {
     await this.#ctx.runtime.start(this.id);
     this.#phase = Phase.Running;
     this.#report(TaskState.Running, 'started');
+    this.#mark('running');
     this.#startHealth();
   }
 
@@ -360,5 +476,11 @@ export class TaskController {
     await rm(this.#dir, { recursive: true, force: true });
   }
 }
+
+/** What #make came to: created, refused (a reason to reject the task), or an error. */
+type Made =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly reason: string }
+  | { readonly ok: false; readonly error: unknown };
 
 const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));

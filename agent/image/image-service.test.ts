@@ -7,6 +7,7 @@ import { gunzipSync } from 'node:zlib';
 
 import anyTest, { type TestFn } from 'ava';
 
+import { freePorts } from '../../bench/lib/ports.js';
 import { FakeRegistry, sha256Of } from '../testing/fake-registry.js';
 import { pushTestImage, startRegistry, type TestRegistry } from '../testing/registry.js';
 import { digestHex, type Digest } from './digest.js';
@@ -261,4 +262,40 @@ test('image-service: an index resolves to its linux/amd64 manifest', async (t) =
   } finally {
     await reg.stop();
   }
+});
+
+test('image-service: a registry mirror serves a reference whose host does not resolve; the record keeps the name', async (t) => {
+  const seen: string[] = [];
+  const images = await newService({
+    mirrors: new Map([['registry.local:5000', t.context.registry.host]]),
+    fetch: (input, init) => {
+      seen.push(String(input instanceof Request ? input.url : input));
+      return fetch(input, init);
+    },
+  });
+  const rec = await images.pull('registry.local:5000/busybox');
+  t.is(rec.reference, 'registry.local:5000/busybox:latest');
+  t.deepEqual(rec.config.cmd, ['sh']);
+  t.truthy(await images.get('registry.local:5000/busybox:latest'));
+  t.true(seen.length > 0);
+  t.true(
+    seen.every((u) => u.startsWith(`http://${t.context.registry.host}/v2/busybox/`)),
+    seen.join(' '),
+  );
+  // Only the mirrored host moves: another one is asked directly, and its failure names it.
+  const other = await t.throwsAsync(images.pull('other.invalid:5000/busybox'), {
+    instanceOf: ImageError,
+  });
+  t.is(other?.code, ImageErrorCode.Unreachable);
+  t.true(seen.some((u) => u.startsWith('https://other.invalid:5000/')));
+  // A mirror that is down is named beside the registry it stands in for.
+  const [port] = await freePorts(1);
+  const down = await newService({
+    mirrors: new Map([['registry.local:5000', `127.0.0.1:${port!}`]]),
+  });
+  const err = await t.throwsAsync(down.pull('registry.local:5000/busybox'), {
+    instanceOf: ImageError,
+  });
+  t.is(err?.code, ImageErrorCode.Unreachable);
+  t.true(err?.message.includes(`registry.local:5000 (mirror 127.0.0.1:${port!})`), err?.message);
 });

@@ -57,7 +57,16 @@ export interface PullProgress {
 export interface ImageServiceOptions {
   /** Directory holding blobs, layers and records (created if missing). */
   readonly root: string;
-  /** Whether to speak plain HTTP to `registry` (host[:port]). Default: only loopback hosts. */
+  /**
+   * Registry mirrors: registry host[:port] as written in references → the host[:port] its HTTP
+   * requests go to instead (as containerd's hosts.toml or Docker's registry-mirrors). The
+   * reference, its record and every report keep the registry's name; only the requests move.
+   */
+  readonly mirrors?: ReadonlyMap<string, string>;
+  /**
+   * Whether to speak plain HTTP to a host[:port] (the mirror's when the registry has one).
+   * Default: only loopback hosts.
+   */
   readonly plainHttp?: (registry: string) => boolean;
   readonly credentials?: (registry: string) => Credentials | undefined;
   readonly retry?: RetryPolicy;
@@ -250,11 +259,13 @@ export class ImageService {
     await Promise.all(
       [L.blobsDir, L.ingestDir, L.layersDir, L.imagesDir].map((d) => mkdir(d, { recursive: true })),
     );
+    const endpoint = this.#o.mirrors?.get(ref.registry) ?? ref.registry;
     const client = new RegistryClient({
       reference,
       registry: ref.registry,
+      endpoint,
       repository: ref.repository,
-      plainHttp: (this.#o.plainHttp ?? isLoopbackRegistry)(ref.registry),
+      plainHttp: (this.#o.plainHttp ?? isLoopbackRegistry)(endpoint),
       credentials: this.#o.credentials?.(ref.registry),
       ...(this.#o.retry === undefined ? {} : { retry: this.#o.retry }),
       ...(this.#o.fetch === undefined ? {} : { fetch: this.#o.fetch }),

@@ -32,6 +32,11 @@ export interface RegistryClientOptions {
   /** The reference as the caller wrote it, for error messages. */
   readonly reference: string;
   readonly registry: string;
+  /**
+   * host[:port] the HTTP requests go to, when not `registry` itself (a mirror standing in for it;
+   * the repository path is the same). Default: `registry`.
+   */
+  readonly endpoint?: string | undefined;
   readonly repository: string;
   readonly plainHttp: boolean;
   readonly credentials?: Credentials | undefined;
@@ -76,12 +81,17 @@ export class RegistryClient {
   readonly #o: RegistryClientOptions;
   readonly #fetch: typeof fetch;
   readonly #base: string;
+  /** How the registry is named in errors: `registry`, plus the mirror when there is one. */
+  readonly #where: string;
   #authorization: string | undefined;
 
   constructor(options: RegistryClientOptions) {
     this.#o = options;
     this.#fetch = options.fetch ?? fetch;
-    this.#base = `${options.plainHttp ? 'http' : 'https'}://${options.registry}/v2/${options.repository}`;
+    const endpoint = options.endpoint ?? options.registry;
+    this.#base = `${options.plainHttp ? 'http' : 'https'}://${endpoint}/v2/${options.repository}`;
+    this.#where =
+      endpoint === options.registry ? endpoint : `${options.registry} (mirror ${endpoint})`;
   }
 
   #error(code: ImageErrorCode, detail: string, cause?: unknown): ImageError {
@@ -100,7 +110,7 @@ export class RegistryClient {
       return this.#error(ImageErrorCode.Aborted, `${what}: aborted`, err);
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? (err as Error).message;
-    return this.#error(ImageErrorCode.Unreachable, `${what}: ${this.#o.registry}: ${why}`, err);
+    return this.#error(ImageErrorCode.Unreachable, `${what}: ${this.#where}: ${why}`, err);
   }
 
   #statusError(status: number, what: string): ImageError {

@@ -187,8 +187,10 @@ export class ContainerRuntime {
     await mkdir(dir, { recursive: true });
     const logPath = options.logPath ?? path.join(dir, 'ctr.log');
     const meta: Meta = { id, cgroupsPath: spec.linux.cgroupsPath, logPath };
-    await writeFile(path.join(dir, 'meta.json'), JSON.stringify(meta));
-    await writeFile(path.join(dir, 'config.json'), JSON.stringify(spec));
+    await Promise.all([
+      writeFile(path.join(dir, 'meta.json'), JSON.stringify(meta)),
+      writeFile(path.join(dir, 'config.json'), JSON.stringify(spec)),
+    ]);
 
     const args = [
       '--api-version', '1',
@@ -301,7 +303,68 @@ export class ContainerRuntime {
   }
 
   async start(id: string): Promise<void> {
+    if (this.kind === RuntimeKind.Runc && (await this.#releaseInit(id))) return;
     await this.#runtime(id, ['start', id]);
+  }
+
+  /**
+   * What `runc start` does, without a runc process (≈ 10–15 ms of every start here): after
+   * `runc create` the container's init waits to write one byte into `<root>/<id>/exec.fifo`;
+   * reading it lets the init exec the container's process (its end closes on exec: EOF), and a
+   * container whose fifo is gone is `running` to runc. Opened non-blocking and polled, so an init
+   * that died never blocks a thread. False when there is no fifo (not runc's layout): the caller
+   * falls back to `runc start`.
+   */
+  async #releaseInit(id: string): Promise<boolean> {
+    const fifo = path.join(this.#root, id, 'exec.fifo');
+    let fh;
+    try {
+      fh = await open(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw new RuntimeError(
+        RuntimeErrorCode.CommandFailed,
+        id,
+        `opening exec.fifo: ${String(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    try {
+      const pid = Number((await readOptional(path.join(this.#dir(id), 'pid')))?.trim());
+      const deadline = performance.now() + this.#timeoutMs;
+      const buf = Buffer.alloc(16);
+      let got = 0;
+      for (;;) {
+        let n: number | undefined;
+        try {
+          n = (await fh.read(buf, 0, buf.length, null)).bytesRead;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        }
+        if (n !== undefined && n > 0) {
+          got += n;
+          continue;
+        }
+        // EOF after the byte: the init has exec'd. EOF before it: the init has not opened its
+        // end yet. EAGAIN: it has, but not written (or not exec'd) yet.
+        if (n === 0 && got > 0) break;
+        if (Number.isInteger(pid) && pid > 0 && !(await isLive(pid)))
+          throw new RuntimeError(
+            RuntimeErrorCode.CommandFailed,
+            id,
+            'container process is already dead',
+          );
+        if (performance.now() > deadline)
+          throw new RuntimeError(RuntimeErrorCode.Timeout, id, 'the container did not start');
+        await delay(1);
+      }
+    } finally {
+      await fh.close();
+    }
+    await rm(fifo, { force: true });
+    return true;
   }
 
   async #meta(id: string): Promise<Meta> {

@@ -1,8 +1,10 @@
 // A tug control plane as local processes, shared by the README demo, the control benchmark and the
 // process tests: N managers (`init`, then `join` one by one), processes of hollow agents
-// (integration-tests/demo/hollow-agents-main.ts, many simulated nodes each), the leader's address
-// (Membership Members), a typed Watch stream, and a manager's peak RSS from /proc.
+// (integration-tests/demo/hollow-agents-main.ts, many simulated nodes each), a real agent process
+// (agent/main.ts, containers and all, swept away at cleanup), the leader's address (Membership
+// Members), a typed Watch stream, and a manager's peak RSS from /proc.
 
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +19,7 @@ import { ManagedProcess } from './process.js';
 import { waitFor } from './wait.js';
 
 const MANAGER_MAIN = fileURLToPath(new URL('../../manager/main.js', import.meta.url));
+const AGENT_MAIN = fileURLToPath(new URL('../../agent/main.js', import.meta.url));
 const AGENTS_MAIN = fileURLToPath(
   new URL('../../integration-tests/demo/hollow-agents-main.js', import.meta.url),
 );
@@ -153,6 +156,84 @@ export async function startHollowAgents(options: StartAgentsOptions): Promise<Ho
   const nodes = ready?.['nodes'];
   const nodeIds = Array.isArray(nodes) ? nodes.map(String) : [];
   return { process: p, nodeIds };
+}
+
+export interface TugAgentProcess {
+  readonly process: ManagedProcess;
+  readonly nodeId: string;
+  readonly stateDir: string;
+}
+
+export interface StartAgentOptions {
+  readonly cleanup: Cleanup;
+  /** The log (`<name>.log`) and the state directory (`<name>/`) go here. */
+  readonly dir: string;
+  /** Names the log file and state directory; default `agent`. */
+  readonly name?: string;
+  /** Managers to register with (`--manager`, comma-separated). */
+  readonly managers: readonly string[];
+  readonly hostname?: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  /** `--registry-mirror REGISTRY=MIRROR` for each entry. */
+  readonly registryMirrors?: ReadonlyMap<string, string>;
+  readonly readyTimeoutMs?: number;
+}
+
+/**
+ * Starts one real agent process (needs root). At cleanup it is stopped (SIGTERM) and then
+ * everything it made is removed with the agent's own sweep — containers, mounts, task
+ * directories, cgroups — since a stopped agent leaves its containers running by design.
+ */
+export async function startTugAgent(options: StartAgentOptions): Promise<TugAgentProcess> {
+  const name = options.name ?? 'agent';
+  const stateDir = join(options.dir, name);
+  const args = [AGENT_MAIN, '--manager', options.managers.join(','), '--state-dir', stateDir];
+  if (options.hostname !== undefined) args.push('--hostname', options.hostname);
+  for (const [k, v] of Object.entries(options.labels ?? {})) args.push('--label', `${k}=${v}`);
+  for (const [from, to] of options.registryMirrors ?? [])
+    args.push('--registry-mirror', `${from}=${to}`);
+  const { process: p, ready } = await ManagedProcess.start({
+    name,
+    command: process.execPath,
+    args,
+    logFile: join(options.dir, `${name}.log`),
+    ready: { parse: jsonReadyLine('nodeId'), timeoutMs: options.readyTimeoutMs ?? 30_000 },
+  });
+  const id = ready?.['nodeId'];
+  const nodeId = typeof id === 'string' ? id : '';
+  // Registered before the process itself, so it runs after the process has stopped.
+  options.cleanup.add(
+    `containers of agent ${name} (${stateDir})`,
+    () => sweepAgentState(stateDir, nodeId),
+    () => {
+      // The exit-time last resort cannot await: the same sweep, in a child process waited for.
+      const script = `const m = await import(${JSON.stringify(import.meta.url)}); await m.sweepAgentState(${JSON.stringify(stateDir)}, ${JSON.stringify(nodeId)});`;
+      spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: 'ignore',
+        timeout: 60_000,
+      });
+    },
+  );
+  options.cleanup.trackProcess(p);
+  return { process: p, nodeId, stateDir };
+}
+
+/** Removes every container, mount, task directory and cgroup an agent left in `stateDir`. */
+export async function sweepAgentState(stateDir: string, nodeId: string): Promise<void> {
+  // Loaded only here: the benchmarks and hollow-agent users need none of the agent's code.
+  const [{ detectCgroups }, { ContainerRuntime }, { sweep }] = await Promise.all([
+    import('../../agent/linux/cgroups.js'),
+    import('../../agent/runtime/runtime.js'),
+    import('../../agent/state/sweep.js'),
+  ]);
+  const cgroups = await detectCgroups();
+  await sweep({
+    stateDir,
+    runtime: new ContainerRuntime({ stateDir: join(stateDir, 'runtime'), cgroups }),
+    cgroups,
+    nodeId,
+    keep: new Set(),
+  });
 }
 
 function membersOf(address: string, timeoutMs: number): Promise<membershipPb.MembersResponse> {

@@ -11,6 +11,7 @@ export const agentVerb: Verb = {
   summary: 'Run an agent: join the cluster and run the tasks assigned to this node',
   usage: `Usage: tug agent --manager HOST:PORT[,HOST:PORT…] --state-dir DIR [--hostname H]
                  [--label KEY=VALUE]… [--runtime runc|crun] [--insecure-registry HOST:PORT]…
+                 [--registry-mirror REGISTRY=HOST:PORT]…
 
 Registers this host as a node (hostname, platform, CPUs, memory, labels), keeps a session with
 the managers (it learns the others from the one it is given) and runs its tasks in containers
@@ -27,6 +28,12 @@ with the same one re-adopts the running containers.`,
       multiple: true,
       value: 'HOST:PORT',
       help: 'registry spoken to over plain HTTP (loopback ones always are)',
+    },
+    'registry-mirror': {
+      type: 'string',
+      multiple: true,
+      value: 'REGISTRY=HOST:PORT',
+      help: 'pull images of REGISTRY from HOST:PORT (the reference keeps its name)',
     },
     addr: { type: 'string', value: 'IP', help: 'address other nodes reach this one at' },
   },
@@ -45,6 +52,7 @@ with the same one re-adopts the running containers.`,
         label: listFlag(ctx.args, 'label'),
         runtime: stringFlag(ctx.args, 'runtime'),
         'insecure-registry': listFlag(ctx.args, 'insecure-registry'),
+        'registry-mirror': listFlag(ctx.args, 'registry-mirror'),
         addr: stringFlag(ctx.args, 'addr'),
       });
     } catch (e) {

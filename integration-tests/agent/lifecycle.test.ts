@@ -3,7 +3,8 @@
 // cleans up; an exit code, an OOM kill and a bad image reach the store with their reasons.
 // Every test ends with a leak check (harness.ts). Needs root.
 
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 
@@ -294,6 +295,60 @@ test.serial(
       t.regex(header ?? '', /CPU +MEM +PIDS +OOM$/);
       // CPU seconds, memory used/limit, pids (sh and sleep, under tini), OOM kills.
       t.regex(row ?? '', /\d+\.\ds +\d+(\.\d+)?[KM]i\/64Mi +[1-9]\d* +0$/);
+    });
+  },
+);
+
+test.serial(
+  'agent: a bind mount shows the host directory read-only; a missing mount source rejects the task',
+  async (t) => {
+    const host = await mkdtemp(path.join(tmpdir(), 'tug-bind-'));
+    t.teardown(() => rm(host, { recursive: true, force: true }));
+    await writeFile(path.join(host, 'msg'), 'from the host\n');
+    await withCluster(t, {}, async (c, onCleanUp) => {
+      await startAgent(c, onCleanUp);
+      const image = `${registry.host}/busybox:latest`;
+      await c.apply(
+        serviceYaml({
+          name: 'bound',
+          image,
+          command: [
+            'sh',
+            '-c',
+            'cat /data/msg; touch /data/x 2>/dev/null || echo read-only; sleep 1000',
+          ],
+          replicas: 1,
+          extra: `  mounts: [{ type: bind, source: ${host}, target: /data, readOnly: true }]`,
+        }),
+      );
+      await c.apply(
+        serviceYaml({
+          name: 'nowhere',
+          image,
+          command: ['true'],
+          replicas: 1,
+          extra: `  mounts: [{ source: ${host}/missing, target: /m }]\n  restartPolicy: { condition: none }`,
+        }),
+      );
+      const logOf = async (name: string): Promise<string[]> => {
+        const task = running(c, name)[0];
+        if (task === undefined) return [];
+        const file = path.join(c.stateDir, 'logs', task.meta.id, 'container.log');
+        return logLines(await readFile(file, 'utf8').catch(() => '')).map((l) => l.text);
+      };
+      const bound = await waitFor(
+        async () => {
+          const lines = await logOf('bound');
+          return lines.includes('read-only') ? lines : undefined;
+        },
+        { what: 'the bind-mounted file read', timeoutMs: 30_000 },
+      );
+      t.deepEqual(bound, ['from the host', 'read-only']);
+      const rejected = await waitFor(
+        () => c.tasks('nowhere').find((x) => x.status.state === 'rejected'),
+        { what: 'a missing mount source rejected', timeoutMs: 30_000 },
+      );
+      t.regex(rejected.status.message, /mount source .*\/missing does not exist on this node/);
     });
   },
 );

@@ -65,7 +65,15 @@ test('manager main: parses init, join and run, and refuses the rest', (t) => {
     target: 'a:1',
     tickMs: 20,
   });
-  t.like(parseCommand(['run', '--data-dir', 'd']), { type: 'run', dataDir: 'd' });
+  t.like(parseCommand(['run', '--data-dir', 'd']), {
+    type: 'run',
+    dataDir: 'd',
+    electionTicks: 30,
+  });
+  t.like(parseCommand(['run', '--data-dir', 'd', '--election-ticks', '50']), { electionTicks: 50 });
+  t.throws(() => parseCommand(['run', '--data-dir', 'd', '--election-ticks', '1']), {
+    instanceOf: UsageError,
+  });
   t.throws(() => parseCommand(['run']), { instanceOf: UsageError });
   t.throws(() => parseCommand(['run', '--data-dir', 'd', '--listen', 'x:1']), {
     instanceOf: UsageError,

@@ -6,7 +6,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import * as pb from '../proto/gen/membership.js';
-import { Manager } from './manager.js';
+import { DEFAULT_ELECTION_TICKS, Manager } from './manager.js';
 import { LEADER_ADDRESS_METADATA } from './membership.js';
 import { memberId, type MemberId } from './raft/core/index.js';
 import { stopOnSignals } from '../common/process.js';
@@ -22,13 +22,29 @@ export interface ManagerConfig {
 }
 
 export type Command =
-  | { type: 'init'; dataDir: string; listen: string; clusterId: string; tickMs: number }
-  | { type: 'join'; target: string; dataDir: string; listen: string; tickMs: number }
-  | { type: 'run'; dataDir: string; tickMs: number };
+  | {
+      type: 'init';
+      dataDir: string;
+      listen: string;
+      clusterId: string;
+      tickMs: number;
+      /** Default DEFAULT_ELECTION_TICKS (optional: `tug manager` builds commands too). */
+      electionTicks?: number;
+    }
+  | {
+      type: 'join';
+      target: string;
+      dataDir: string;
+      listen: string;
+      tickMs: number;
+      /** Default DEFAULT_ELECTION_TICKS (optional: `tug manager` builds commands too). */
+      electionTicks?: number;
+    }
+  | { type: 'run'; dataDir: string; tickMs: number; electionTicks?: number };
 
-const usage = `usage: main init --data-dir DIR --listen HOST:PORT [--cluster-id ID] [--tick-ms 100]
-       main join ADDR --data-dir DIR --listen HOST:PORT [--tick-ms 100]
-       main run --data-dir DIR [--tick-ms 100]`;
+const usage = `usage: main init --data-dir DIR --listen HOST:PORT [--cluster-id ID] [--tick-ms 100] [--election-ticks 30]
+       main join ADDR --data-dir DIR --listen HOST:PORT [--tick-ms 100] [--election-ticks 30]
+       main run --data-dir DIR [--tick-ms 100] [--election-ticks 30]`;
 
 export class UsageError extends Error {
   readonly code = 'usage';
@@ -54,9 +70,9 @@ export const parseCommand = (argv: readonly string[]): Command => {
     i++;
   }
   const allowed = {
-    init: ['data-dir', 'listen', 'cluster-id', 'tick-ms'],
-    join: ['data-dir', 'listen', 'tick-ms'],
-    run: ['data-dir', 'tick-ms'],
+    init: ['data-dir', 'listen', 'cluster-id', 'tick-ms', 'election-ticks'],
+    join: ['data-dir', 'listen', 'tick-ms', 'election-ticks'],
+    run: ['data-dir', 'tick-ms', 'election-ticks'],
   }[verb as 'init' | 'join' | 'run'] as string[] | undefined;
   if (allowed === undefined) throw new UsageError(`unknown command "${verb ?? ''}"`);
   for (const k of flags.keys())
@@ -68,6 +84,10 @@ export const parseCommand = (argv: readonly string[]): Command => {
   };
   const tickMs = Number(flags.get('tick-ms') ?? '100');
   if (!Number.isSafeInteger(tickMs) || tickMs <= 0) throw new UsageError('--tick-ms must be > 0');
+  const electionTicks = Number(flags.get('election-ticks') ?? String(DEFAULT_ELECTION_TICKS));
+  // Raft needs heartbeatTick (1) < electionTick.
+  if (!Number.isSafeInteger(electionTicks) || electionTicks < 2)
+    throw new UsageError('--election-ticks must be ≥ 2');
   if (verb === 'join') {
     if (positional.length !== 1) throw new UsageError('join takes one ADDR');
     return {
@@ -76,6 +96,7 @@ export const parseCommand = (argv: readonly string[]): Command => {
       dataDir: need('data-dir'),
       listen: need('listen'),
       tickMs,
+      electionTicks,
     };
   }
   if (positional.length !== 0) throw new UsageError(`unexpected argument "${positional[0]!}"`);
@@ -86,8 +107,9 @@ export const parseCommand = (argv: readonly string[]): Command => {
       listen: need('listen'),
       clusterId: flags.get('cluster-id') ?? 'tug',
       tickMs,
+      electionTicks,
     };
-  return { type: 'run', dataDir: need('data-dir'), tickMs };
+  return { type: 'run', dataDir: need('data-dir'), tickMs, electionTicks };
 };
 
 const configPath = (dataDir: string): string => join(dataDir, 'manager.json');
@@ -208,6 +230,7 @@ export const runCommand = async (
     listen,
     ...(bootstrap === undefined ? {} : { bootstrap }),
     tickMs: cmd.tickMs,
+    electionTicks: cmd.electionTicks ?? DEFAULT_ELECTION_TICKS,
     log,
     onPeersChange: (peers) => {
       current.config = {

@@ -31,6 +31,12 @@ export interface ManagerOptions {
   /** Initial voters of a new cluster (ignored when the data dir has state). */
   readonly bootstrap?: readonly MemberId[];
   readonly tickMs?: number;
+  /**
+   * Raft election timeout in ticks (randomized in [n, 2n)); default DEFAULT_ELECTION_TICKS. A
+   * follower that loses its connection to the leader campaigns within 5 ticks regardless, so
+   * this bounds only how long a live but busy leader may go unheard before it is replaced.
+   */
+  readonly electionTicks?: number;
   /** Agent heartbeat period and grace; default: the cluster object's (1 s / 3 s). */
   readonly heartbeat?: { readonly periodMs: number; readonly graceMs: number };
   readonly clock?: Clock;
@@ -46,6 +52,14 @@ export interface ManagerOptions {
   /** Deadline of a control API write on the leader when the caller's is later or absent. */
   readonly writeTimeoutMs?: number;
 }
+
+/**
+ * 30 ticks: 3–6 s at the 100 ms tick (Swarm: ~10 s). With 10 (1–2 s), a leader applying the
+ * writes of 10,000 tasks on a 2-core box stalled its event loop past the followers' timeout and
+ * lost leadership 9–10 times per bench/control run; a crashed leader's followers see its
+ * connections close and campaign within 5 ticks anyway (docs/raft-core.md).
+ */
+export const DEFAULT_ELECTION_TICKS = 30;
 
 /** Object ids: 96 random bits in hex, as swarmkit's are random too. */
 export const newObjectId = (): string => randomBytes(12).toString('hex');
@@ -207,6 +221,7 @@ export class Manager {
       stateMachine: store,
       ...(opts.bootstrap === undefined ? {} : { bootstrap: opts.bootstrap }),
       ...(opts.tickMs === undefined ? {} : { tickMs: opts.tickMs }),
+      config: { electionTick: opts.electionTicks ?? DEFAULT_ELECTION_TICKS },
       log,
       onLeaderChange: (leader, term) => {
         lifecycle.onLeaderChange(leader, term);
@@ -215,8 +230,8 @@ export class Manager {
     });
     ref.member = member;
     const tickMs = opts.tickMs ?? 100;
-    // Two of the longest randomized election timeouts (2 × electionTick, 10 ticks by default).
-    const electionWaitMs = 2 * 2 * 10 * tickMs;
+    // Two of the longest randomized election timeouts (2 × electionTick each).
+    const electionWaitMs = 2 * 2 * (opts.electionTicks ?? DEFAULT_ELECTION_TICKS) * tickMs;
     const membership = new Membership({
       self: opts.id,
       clusterId: opts.clusterId,

@@ -41,6 +41,8 @@ class LocalCluster {
       stateMachine: kv,
       bootstrap,
       tickMs: 10,
+      // 300–600 ms: at 10 ticks (100 ms) a loaded 2-core box let leadership move mid-test.
+      config: { electionTick: 30 },
       ...debugLog(String(id)),
       ...this.opts,
       transport: { backoffInitialMs: 10, backoffMaxMs: 100 },

@@ -1,4 +1,5 @@
 import test from 'ava';
+import fc from 'fast-check';
 import { TestCluster } from './testing/network.js';
 import { memberId } from './types.js';
 
@@ -29,4 +30,28 @@ test('raft: election by timeout with ticks', (t) => {
   t.truthy(c.leader());
   const leaders = [...c.nodes.values()].filter((r) => r.status().role === 'leader');
   t.is(leaders.length, 1);
+});
+
+test('raft: after losing the leader, followers with a long election timeout campaign within 5 ticks', (t) => {
+  // A long timeout rides out a busy leader; it must not slow failover after a crash. (In this
+  // lock-step cluster both may campaign in the same tick and split the vote; between processes
+  // that needs both within a round trip of each other.)
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 1_000_000 }), (seed) => {
+      const c = new TestCluster(3, { electionTick: 30 }, seed);
+      c.node(1).campaign();
+      c.stabilize();
+      const term = c.node(2).status().term;
+      c.drop = (m) => m.from === memberId(1) || m.to === memberId(1);
+      for (const id of [2, 3]) c.node(id).reportUnreachable(memberId(1));
+      for (let tick = 1; tick <= 5; tick++) {
+        for (const id of [2, 3]) c.node(id).tick();
+        c.stabilize();
+        if ([2, 3].some((id) => c.node(id).status().term > term)) return true;
+      }
+      return false;
+    }),
+    { numRuns: 50 },
+  );
+  t.pass();
 });

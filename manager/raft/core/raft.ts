@@ -276,8 +276,10 @@ export class Raft {
     if (this.role === Role.Follower && id === this.leader && id !== NONE) {
       this.logLine(`${this.id} lost its connection to leader ${id}; campaigning soon`);
       this.leader = NONE;
-      const soon =
-        1 + Math.floor(this.random() * Math.max(1, Math.floor(this.cfg.electionTick / 2)));
+      // At most 5 ticks, so that a long election timeout (chosen to ride out a busy leader's
+      // stalls) does not slow failover after a crash, which this report is about.
+      const soonTicks = Math.min(5, Math.max(1, Math.floor(this.cfg.electionTick / 2)));
+      const soon = 1 + Math.floor(this.random() * soonTicks);
       this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - soon);
     }
   }

@@ -2,8 +2,7 @@
 // example manifests on the leader, the leader's orchestrator creates the tasks and its scheduler
 // explains why they wait (no nodes yet); the leader stops and the new leader's components take
 // over and act on a scale.
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import test from 'ava';
@@ -12,8 +11,8 @@ import type { NodeId, Task } from '../common/model.js';
 import * as pb from '../proto/gen/control.js';
 import * as dispatcherPb from '../proto/gen/dispatcher.js';
 import { HollowAgent } from '../agent/hollow/hollow-agent.js';
-import { Manager } from './manager.js';
-import { memberId } from './raft/core/index.js';
+import type { Manager } from './manager.js';
+import { startInProcessManagers } from './testing/in-process.js';
 
 const apply = (client: pb.ControlServiceClient, req: pb.ApplyRequest): Promise<pb.ApplyResponse> =>
   new Promise((resolve, reject) => {
@@ -40,32 +39,12 @@ const exampleManifests = async (): Promise<pb.ManifestSource[]> => {
 };
 
 test('manager: the leader orchestrates applied manifests, and a new leader takes over', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'tug-manager-'));
-  const ids = [1, 2, 3].map(memberId);
-  const managers: Manager[] = [];
-  t.teardown(async () => {
-    for (const m of managers) await m.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
-  for (const id of ids) {
-    managers.push(
-      await Manager.start({
-        id,
-        dataDir: join(dir, String(id)),
-        clusterId: 'test',
-        listen: '127.0.0.1:0',
-        bootstrap: ids,
-        tickMs: 20,
-      }),
-    );
-  }
-  for (const m of managers) {
-    for (const o of managers) if (o !== m) m.addPeer(o.id, o.address);
-    m.run();
-  }
+  const cluster = await startInProcessManagers({ prefix: 'tug-manager-' });
+  const { managers } = cluster;
+  t.teardown(() => cluster.close());
   const leaderOf = (ms: readonly Manager[]): Manager | undefined =>
     ms.find((m) => m.raft.status().role === 'leader');
-  const leader = await waitFor(() => leaderOf(managers), { what: 'a leader', timeoutMs: 10_000 });
+  const leader = await cluster.waitLeader();
 
   const sources = await exampleManifests();
   const client = new pb.ControlServiceClient(leader.address, credentials.createInsecure());
@@ -123,17 +102,12 @@ test('manager: the leader orchestrates applied manifests, and a new leader takes
 });
 
 test('manager: hollow agents run the applied services, and a dead node’s tasks move', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'tug-manager-agents-'));
-  const id = memberId(1);
-  const manager = await Manager.start({
-    id,
-    dataDir: join(dir, '1'),
-    clusterId: 'test',
-    listen: '127.0.0.1:0',
-    bootstrap: [id],
-    tickMs: 20,
-    heartbeat: { periodMs: 100, graceMs: 1000 },
+  const cluster = await startInProcessManagers({
+    prefix: 'tug-manager-agents-',
+    count: 1,
+    options: () => ({ heartbeat: { periodMs: 100, graceMs: 1000 } }),
   });
+  const manager = cluster.managers[0]!;
   const agentClient = new dispatcherPb.DispatcherServiceClient(
     manager.address,
     credentials.createInsecure(),
@@ -146,10 +120,8 @@ test('manager: hollow agents run the applied services, and a dead node’s tasks
     for (const a of agents) a.stop();
     client.close();
     agentClient.close();
-    await manager.stop();
-    await rm(dir, { recursive: true, force: true });
+    await cluster.close();
   });
-  manager.run();
   await waitFor(() => manager.raft.status().role === 'leader', {
     what: 'leader',
     timeoutMs: 10_000,

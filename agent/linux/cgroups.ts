@@ -78,7 +78,7 @@ export async function removeCgroup(
   const parents: string[] = [];
   for (
     let p = path.posix.dirname(cgroupPath);
-    p.startsWith(keepAbove + '/');
+    p !== '/' && p.startsWith(keepAbove + '/');
     p = path.posix.dirname(p)
   )
     parents.push(p);

@@ -334,6 +334,6 @@ test.serial('runtime: bare runc create+start for comparison (latency logged)', a
     { what: 'bare container to stop', timeoutMs: 20_000 },
   );
   await run('runc', ['--root', root, 'delete', id]);
-  await removeCgroup(layout, `/tug/${NODE}/${id}`, '/tug');
+  await removeCgroup(layout, `/tug/${NODE}/${id}`, '');
   t.pass();
 });

@@ -42,8 +42,6 @@ export interface ContainerRuntimeOptions {
   /** Binary of the OCI runtime; default `/usr/sbin/runc` or `/usr/bin/crun`. */
   readonly runtimePath?: string;
   readonly conmonPath?: string;
-  /** Cgroup directories at or above this are never removed (default `/tug`). */
-  readonly cgroupRoot?: string;
   /** conmon truncates a container's log past this size; undefined = unlimited. */
   readonly logSizeMaxBytes?: number;
   /** Bound on each runtime command and on waiting for the monitor (default 15 s). */
@@ -100,7 +98,6 @@ export class ContainerRuntime {
   readonly #cgroups: CgroupLayout;
   readonly #runtimePath: string;
   readonly #conmonPath: string;
-  readonly #cgroupRoot: string;
   readonly #logSizeMax: number | undefined;
   readonly #timeoutMs: number;
   #prepared: Promise<string> | undefined;
@@ -113,7 +110,6 @@ export class ContainerRuntime {
     this.#runtimePath =
       options.runtimePath ?? (this.kind === RuntimeKind.Runc ? '/usr/sbin/runc' : '/usr/bin/crun');
     this.#conmonPath = options.conmonPath ?? 'conmon';
-    this.#cgroupRoot = options.cgroupRoot ?? '/tug';
     this.#logSizeMax = options.logSizeMaxBytes;
     this.#timeoutMs = options.commandTimeoutMs ?? 15_000;
   }
@@ -640,7 +636,7 @@ export class ContainerRuntime {
         await delay(POLL_MS);
       }
     }
-    if (meta !== undefined) await removeCgroup(this.#cgroups, meta.cgroupsPath, this.#cgroupRoot);
+    if (meta !== undefined) await removeCgroup(this.#cgroups, meta.cgroupsPath, '');
     await rm(dir, { recursive: true, force: true });
     await rm(path.join(this.#exits, id), { force: true });
   }

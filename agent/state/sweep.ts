@@ -115,7 +115,7 @@ export async function sweep(t: SweepTargets): Promise<string[]> {
   if (t.nodeId !== undefined && t.nodeId !== '') {
     for (const id of await cgroupTasks(t.cgroups, t.nodeId)) {
       if (t.keep.has(id)) continue;
-      await removeCgroup(t.cgroups, `/tug/${t.nodeId}/${id}`, '/tug');
+      await removeCgroup(t.cgroups, `/tug/${t.nodeId}/${id}`, '');
       removed.push(`cgroup /tug/${t.nodeId}/${id}`);
     }
     // The node's own directory, once empty (removeCgroup only removes it with a child).

@@ -112,7 +112,7 @@ export class BareRunc {
       await run(this.#runc, ['--root', this.#root, 'delete', '--force', id]).catch(() => undefined);
       const rootfs = path.join(bundle, 'rootfs');
       if (await isMounted(rootfs)) await unmount(rootfs);
-      await removeCgroup(this.#o.cgroups, `/tug/bench-bare/${id}`, '/tug');
+      await removeCgroup(this.#o.cgroups, `/tug/bench-bare/${id}`, '');
       await rm(bundle, { recursive: true, force: true });
       this.#live.delete(id);
     }

@@ -16,6 +16,7 @@ import {
   type NetworkManifest,
   type ServiceManifest,
 } from '../../common/manifest/parse.js';
+import { jsonEqual } from '../../common/json-equal.js';
 import { renderManifests } from '../../common/manifest/render.js';
 import {
   canMoveTo,
@@ -84,8 +85,6 @@ const specWithoutReplicas = (s: ServiceSpec): string =>
 
 export const specChanged = (a: ServiceSpec, b: ServiceSpec): boolean =>
   specWithoutReplicas(a) !== specWithoutReplicas(b);
-
-const sameJson = (a: unknown, b: unknown): boolean => canonicalJson(a) === canonicalJson(b);
 
 /** The service as it becomes with a new spec and labels; specVersion moves only with the spec. */
 export const nextService = (
@@ -430,7 +429,7 @@ export class ControlServer {
         };
         return { change: { op: 'create', kind: 'service', object }, action: 'created' };
       }
-      if (sameJson(prev.spec, m.spec) && sameJson(prev.meta.labels, m.labels)) {
+      if (jsonEqual(prev.spec, m.spec) && jsonEqual(prev.meta.labels, m.labels)) {
         return { change: null, action: 'unchanged' };
       }
       const object = nextService(prev, m.spec, m.labels);
@@ -444,7 +443,7 @@ export class ControlServer {
       };
       return { change: { op: 'create', kind: 'network', object }, action: 'created' };
     }
-    if (!sameJson(prev.spec, m.spec)) {
+    if (!jsonEqual(prev.spec, m.spec)) {
       // Tasks are attached with the allocation made for the old spec; changing it in place
       // would strand them.
       throw new ControlError(
@@ -452,7 +451,7 @@ export class ControlServer {
         `${m.file}:${m.line}: network ${m.name}: spec cannot change once created; remove the network and create it again`,
       );
     }
-    if (sameJson(prev.meta.labels, m.labels)) return { change: null, action: 'unchanged' };
+    if (jsonEqual(prev.meta.labels, m.labels)) return { change: null, action: 'unchanged' };
     const object: Network = { ...prev, meta: { ...prev.meta, labels: { ...m.labels } } };
     return { change: { op: 'update', kind: 'network', object }, action: 'updated' };
   }

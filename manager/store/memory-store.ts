@@ -14,6 +14,7 @@ import {
   type Task,
   type TaskId,
 } from '../../common/model.js';
+import { jsonEqual } from '../../common/json-equal.js';
 import type { Entry } from '../raft/core/index.js';
 import type { StateMachine } from '../raft/node.js';
 import {
@@ -426,7 +427,7 @@ const checkTaskUpdate = (prev: Task, next: Task): void => {
     next.serviceId !== prev.serviceId ||
     next.slot !== prev.slot ||
     next.specVersion !== prev.specVersion ||
-    canonicalJson(next.spec) !== canonicalJson(prev.spec)
+    !jsonEqual(next.spec, prev.spec)
   ) {
     throw new Refusal('invalid', `task ${id}: service, slot and spec are immutable`);
   }

@@ -131,12 +131,14 @@ export class ControlClient {
     return (async function* () {
       try {
         for await (const r of call as AsyncIterable<pb.WatchResponse>) {
-          yield {
-            type: r.type,
-            kind: r.kind,
-            version: r.version,
-            object: JSON.parse(r.objectJson) as unknown,
-          } as WatchEvent;
+          for (const e of r.events) {
+            yield {
+              type: e.type,
+              kind: e.kind,
+              version: e.version,
+              object: JSON.parse(e.objectJson) as unknown,
+            } as WatchEvent;
+          }
         }
       } catch (err) {
         const e = err as ServiceError;

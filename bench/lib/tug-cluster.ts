@@ -312,13 +312,15 @@ export function watchStore(
   });
   const ended = new Promise<void>((resolve, reject) => {
     stream.on('data', (m: controlPb.WatchResponse) => {
-      const object: unknown = JSON.parse(m.objectJson);
-      onEvent({
-        type: m.type as WatchedEvent['type'],
-        kind: m.kind,
-        version: m.version,
-        object,
-      } as WatchedEvent);
+      for (const e of m.events) {
+        const object: unknown = JSON.parse(e.objectJson);
+        onEvent({
+          type: e.type as WatchedEvent['type'],
+          kind: e.kind,
+          version: e.version,
+          object,
+        } as WatchedEvent);
+      }
     });
     stream.on('error', (err: ServiceError) => {
       client.close();

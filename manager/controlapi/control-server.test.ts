@@ -13,7 +13,7 @@ import type { Network, Node, NodeId, Service, ServiceSpec, Task } from '../../co
 import { MemoryStore, StoreWriter, type MemoryStoreOptions } from '../store/index.js';
 import { FakeProposer, makeNode, makeService, makeTask } from '../store/test-fixtures.js';
 import * as pb from '../../proto/gen/control.js';
-import { ControlServer, nextService } from './control-server.js';
+import { ControlServer, nextService, watchMessages } from './control-server.js';
 
 const baseSpec: ServiceSpec = makeService('x').spec;
 
@@ -96,13 +96,13 @@ const withImage = (spec: ServiceSpec, image: string): ServiceSpec => ({
   container: { ...spec.container, image },
 });
 
-/** Collects `n` events, then cancels the stream. */
+/** Collects `n` events (however they are split into messages), then cancels the stream. */
 const collect = (stream: ClientReadableStream<pb.WatchResponse>, n: number) =>
-  new Promise<pb.WatchResponse[]>((resolve, reject) => {
-    const out: pb.WatchResponse[] = [];
-    stream.on('data', (e: pb.WatchResponse) => {
-      out.push(e);
-      if (out.length === n) {
+  new Promise<pb.WatchEvent[]>((resolve, reject) => {
+    const out: pb.WatchEvent[] = [];
+    stream.on('data', (r: pb.WatchResponse) => {
+      out.push(...r.events);
+      if (out.length >= n) {
         stream.removeListener('error', reject);
         stream.on('error', () => {});
         stream.cancel();
@@ -538,6 +538,33 @@ test('control: watch streams events as they are written', async (t) => {
   );
   t.is((JSON.parse(got[0]!.objectJson) as Service).meta.id, web.meta.id);
   t.true(got[0]!.version < got[1]!.version && got[1]!.version < got[2]!.version);
+});
+
+test('control: watch messages carry a burst of events, split under the size limit in order', (t) => {
+  const big = 'x'.repeat(300 * 1024);
+  const events = Array.from({ length: 10 }, (_, i) => ({
+    type: 'create' as const,
+    kind: 'service' as const,
+    version: i + 1,
+    object: { ...makeService(`s${i}`), meta: { ...makeService(`s${i}`).meta, labels: { big } } },
+  }));
+  const messages = watchMessages(events);
+  t.true(messages.length > 1 && messages.length < events.length, `${messages.length} messages`);
+  t.deepEqual(
+    messages.flat().map((e) => e.version),
+    events.map((e) => e.version),
+  );
+  for (const m of messages) {
+    const bytes = m.reduce((n, e) => n + e.objectJson.length, 0);
+    t.true(bytes <= 1024 * 1024, `${bytes} bytes in one message`);
+  }
+  t.deepEqual(
+    watchMessages(events.slice(0, 3).map((e) => ({ ...e, object: makeService('small') }))).map(
+      (m) => m.length,
+    ),
+    [3],
+    'small events travel together',
+  );
 });
 
 test('control: watch resumes from a version', async (t) => {

@@ -41,6 +41,7 @@ import {
   type FindBy,
   type MemoryStore,
   type ObjectsByKind,
+  type StoreEvent,
   type StoreWriter,
   type Transaction,
   type TransactionOutcome,
@@ -85,6 +86,28 @@ const specWithoutReplicas = (s: ServiceSpec): string =>
 
 export const specChanged = (a: ServiceSpec, b: ServiceSpec): boolean =>
   specWithoutReplicas(a) !== specWithoutReplicas(b);
+
+/** Bytes of event JSON per Watch message: well under gRPC's default 4 MiB receive limit. */
+const watchMessageBytes = 1024 * 1024;
+
+/** A batch of store events as Watch messages, in order, each under watchMessageBytes. */
+export const watchMessages = (batch: readonly StoreEvent[]): pb.WatchEvent[][] => {
+  const out: pb.WatchEvent[][] = [];
+  let current: pb.WatchEvent[] = [];
+  let bytes = 0;
+  for (const e of batch) {
+    const objectJson = json(e.object);
+    if (current.length > 0 && bytes + objectJson.length > watchMessageBytes) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push({ type: e.type, kind: e.kind, version: e.version, objectJson });
+    bytes += objectJson.length;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+};
 
 /** The service as it becomes with a new spec and labels; specVersion moves only with the spec. */
 export const nextService = (
@@ -475,7 +498,7 @@ export class ControlServer {
           throw new ControlError('invalid', `watch: unknown kind ${k}`);
         }
       }
-      const events = this.deps.store.watch({
+      const batches = this.deps.store.watchBatches({
         ...(call.request.fromVersion === undefined
           ? {}
           : { fromVersion: call.request.fromVersion }),
@@ -484,14 +507,9 @@ export class ControlServer {
       });
       // Tell the client the watch is in place (headers), so it can write knowing it will see it.
       call.sendMetadata(new Metadata());
-      for await (const e of events) {
-        const more = call.write({
-          type: e.type,
-          kind: e.kind,
-          version: e.version,
-          objectJson: json(e.object),
-        });
-        if (!more && !ac.signal.aborted) {
+      for await (const batch of batches) {
+        for (const events of watchMessages(batch)) {
+          if (call.write({ events }) || ac.signal.aborted) continue;
           await new Promise<void>((resolve) => {
             const done = (): void => {
               call.off('drain', done);

@@ -155,6 +155,11 @@ export class MemoryStore implements StateMachine<readonly TransactionOutcome[]> 
     return this.hub.watch(opts);
   }
 
+  /** watch(), a burst of events at a time (EventHub.watchBatches). */
+  watchBatches(opts: WatchOptions): AsyncIterable<readonly StoreEvent[]> {
+    return this.hub.watchBatches(opts);
+  }
+
   get watcherCount(): number {
     return this.hub.watcherCount;
   }

@@ -51,6 +51,31 @@ test('store watch: resumes from a version with no gap and no duplicate', async (
   ]);
 });
 
+test('store watch: batches hand over every event queued by then, in order, none twice', async (t) => {
+  const { store, apply } = setup();
+  const ac = new AbortController();
+  const it = store.watchBatches({ signal: ac.signal, kinds: ['network'] })[Symbol.asyncIterator]();
+  const next = async (): Promise<readonly StoreEvent[]> => {
+    const r = await it.next();
+    if (r.done === true) throw new Error('watch ended');
+    return r.value;
+  };
+  // Three writes before the watcher runs again: one batch; a later write: the next one.
+  for (let i = 0; i < 3; i++)
+    apply([{ op: 'create', kind: 'network', object: makeNetwork(`n${i}`) }]);
+  apply([{ op: 'create', kind: 'service', object: makeService('skipped') }]);
+  t.deepEqual(summary(await next()), [
+    'create network n0@1',
+    'create network n1@2',
+    'create network n2@3',
+  ]);
+  const second = next();
+  apply([{ op: 'create', kind: 'network', object: makeNetwork('n3') }]);
+  t.deepEqual(summary(await second), ['create network n3@5']);
+  await it.return?.();
+  t.is(store.watcherCount, 0);
+});
+
 test('store watch: a version older than the event log is a typed error telling the caller to re-list', (t) => {
   const { store, apply } = setup({ maxEventLog: 3 });
   for (let i = 0; i < 6; i++)

@@ -1,5 +1,6 @@
 // The store's event log and its watchers: a bounded in-memory log of recent events (so a watcher
-// can resume from a version it saw) and, per watcher, a bounded queue drained by an async iterator.
+// can resume from a version it saw) and, per watcher, a bounded queue drained by an async iterator,
+// one event at a time or everything queued at once (a burst of writes as one batch).
 // A watcher that cannot be served (resumed from before the log, too slow, or the store replaced by
 // a snapshot) gets a WatchResetError and must re-list.
 import type { ObjectKind } from '../../common/model.js';
@@ -15,8 +16,7 @@ export interface WatchOptions {
 
 interface Watcher {
   readonly kinds: ReadonlySet<ObjectKind> | null;
-  readonly queue: StoreEvent[];
-  head: number;
+  queue: StoreEvent[];
   error: WatchResetError | null;
   done: boolean;
   wake: (() => void) | null;
@@ -45,7 +45,7 @@ export class EventHub {
     this.trim();
     for (const w of this.watchers) {
       for (const e of events) if (w.kinds === null || w.kinds.has(e.kind)) w.queue.push(e);
-      if (w.queue.length - w.head > this.maxQueue) {
+      if (w.queue.length > this.maxQueue) {
         this.fail(
           w,
           new WatchResetError('watch-overflow', version, 'watcher fell too far behind; re-list'),
@@ -67,6 +67,17 @@ export class EventHub {
 
   /** Throws WatchResetError('watch-compacted') at once when fromVersion is older than the log. */
   watch(opts: WatchOptions): AsyncIterable<StoreEvent> {
+    const batches = this.watchBatches(opts);
+    return (async function* () {
+      for await (const batch of batches) yield* batch;
+    })();
+  }
+
+  /**
+   * Like watch(), but each step yields every event queued by then, in order (never empty): a
+   * consumer that pays per step (a gRPC message) pays once per burst instead of once per event.
+   */
+  watchBatches(opts: WatchOptions): AsyncIterable<readonly StoreEvent[]> {
     const from = opts.fromVersion ?? this.version;
     if (from < this.logFrom) {
       throw new WatchResetError(
@@ -78,7 +89,6 @@ export class EventHub {
     const w: Watcher = {
       kinds: opts.kinds === undefined ? null : new Set(opts.kinds),
       queue: [],
-      head: 0,
       error: null,
       done: false,
       wake: null,
@@ -104,18 +114,14 @@ export class EventHub {
     return this.watchers.size;
   }
 
-  private async *iterate(w: Watcher, cleanup: () => void): AsyncGenerator<StoreEvent> {
+  private async *iterate(w: Watcher, cleanup: () => void): AsyncGenerator<StoreEvent[]> {
     try {
       for (;;) {
         if (w.done) return;
-        if (w.head < w.queue.length) {
-          const e = w.queue[w.head]!;
-          w.head++;
-          if (w.head > 1024 && w.head * 2 > w.queue.length) {
-            w.queue.splice(0, w.head);
-            w.head = 0;
-          }
-          yield e;
+        if (w.queue.length > 0) {
+          const batch = w.queue;
+          w.queue = [];
+          yield batch;
           continue;
         }
         if (w.error !== null) throw w.error;
@@ -131,8 +137,7 @@ export class EventHub {
 
   private fail(w: Watcher, err: WatchResetError): void {
     // Undelivered events are dropped: the watcher re-lists anyway.
-    w.queue.length = 0;
-    w.head = 0;
+    w.queue = [];
     w.error = err;
     this.watchers.delete(w);
     this.wakeUp(w);

@@ -252,13 +252,21 @@ export interface WatchRequest {
   kinds: string[];
 }
 
-export interface WatchResponse {
+export interface WatchEvent {
   /** "create", "update" or "delete". */
   type: string;
   kind: string;
   version: number;
   /** JSON of the object as written (for a delete, as it was last stored). */
   objectJson: string;
+}
+
+/**
+ * Events in order, as many as were ready (one write of 10,000 tasks is 10,000 events: one message
+ * each made the stream, not the store, the bottleneck). Never empty.
+ */
+export interface WatchResponse {
+  events: WatchEvent[];
 }
 
 function createBaseCreateServiceRequest(): CreateServiceRequest {
@@ -3734,12 +3742,12 @@ export const WatchRequest: MessageFns<WatchRequest> = {
   },
 };
 
-function createBaseWatchResponse(): WatchResponse {
+function createBaseWatchEvent(): WatchEvent {
   return { type: "", kind: "", version: 0, objectJson: "" };
 }
 
-export const WatchResponse: MessageFns<WatchResponse> = {
-  encode(message: WatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const WatchEvent: MessageFns<WatchEvent> = {
+  encode(message: WatchEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.type !== "") {
       writer.uint32(10).string(message.type);
     }
@@ -3755,7 +3763,7 @@ export const WatchResponse: MessageFns<WatchResponse> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): WatchResponse {
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchEvent {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -3764,7 +3772,7 @@ export const WatchResponse: MessageFns<WatchResponse> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseWatchResponse();
+      const message = createBaseWatchEvent();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -3812,7 +3820,7 @@ export const WatchResponse: MessageFns<WatchResponse> = {
     }
   },
 
-  fromJSON(object: any): WatchResponse {
+  fromJSON(object: any): WatchEvent {
     return {
       type: isSet(object.type) ? globalThis.String(object.type) : "",
       kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
@@ -3825,7 +3833,7 @@ export const WatchResponse: MessageFns<WatchResponse> = {
     };
   },
 
-  toJSON(message: WatchResponse): unknown {
+  toJSON(message: WatchEvent): unknown {
     const obj: any = {};
     if (message.type !== "") {
       obj.type = message.type;
@@ -3842,15 +3850,84 @@ export const WatchResponse: MessageFns<WatchResponse> = {
     return obj;
   },
 
+  create(base?: DeepPartial<WatchEvent>): WatchEvent {
+    return WatchEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WatchEvent>): WatchEvent {
+    const message = createBaseWatchEvent();
+    message.type = object.type ?? "";
+    message.kind = object.kind ?? "";
+    message.version = object.version ?? 0;
+    message.objectJson = object.objectJson ?? "";
+    return message;
+  },
+};
+
+function createBaseWatchResponse(): WatchResponse {
+  return { events: [] };
+}
+
+export const WatchResponse: MessageFns<WatchResponse> = {
+  encode(message: WatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      WatchEvent.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.events.push(WatchEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WatchResponse {
+    return {
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => WatchEvent.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: WatchResponse): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => WatchEvent.toJSON(e));
+    }
+    return obj;
+  },
+
   create(base?: DeepPartial<WatchResponse>): WatchResponse {
     return WatchResponse.fromPartial(base ?? {});
   },
   fromPartial(object: DeepPartial<WatchResponse>): WatchResponse {
     const message = createBaseWatchResponse();
-    message.type = object.type ?? "";
-    message.kind = object.kind ?? "";
-    message.version = object.version ?? 0;
-    message.objectJson = object.objectJson ?? "";
+    message.events = object.events?.map((e) => WatchEvent.fromPartial(e)) || [];
     return message;
   },
 };

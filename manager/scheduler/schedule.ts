@@ -11,6 +11,7 @@ import {
 } from '../../common/model.js';
 import type { Constraint } from '../../common/constraints.js';
 import { firstFailed, parseConstraints } from '../../common/constraints.js';
+import { nano, NodeLoads, type NodeLoad } from './node-loads.js';
 
 export interface ScheduleInput {
   /** Pending, unassigned tasks, in the order they should be considered (oldest first is fair). */
@@ -40,26 +41,6 @@ export interface ScheduleResult {
   readonly assignments: Assignment[];
   readonly unschedulable: Unschedulable[];
 }
-
-// CPUs are decimals; summing 0.1 + 0.2 in floating point would let rounding decide capacity, so
-// they are counted in integer nano-CPUs (Swarm's NanoCPUs).
-const nano = (cpus: number | undefined): number => Math.round((cpus ?? 0) * 1e9);
-
-/** Per-node running totals, updated as the batch places tasks. */
-interface NodeLoad {
-  readonly node: Node;
-  nanoCpus: number;
-  memoryBytes: number;
-  tasks: number;
-  readonly perService: Map<ServiceId, number>;
-}
-
-const addTask = (load: NodeLoad, task: Task): void => {
-  load.nanoCpus += nano(task.resources.reservations.cpus);
-  load.memoryBytes += task.resources.reservations.memoryBytes ?? 0;
-  load.tasks += 1;
-  load.perService.set(task.serviceId, (load.perService.get(task.serviceId) ?? 0) + 1);
-};
 
 const freeMemory = (l: NodeLoad): number =>
   l.node.description.resources.memoryBytes - l.memoryBytes;
@@ -286,20 +267,24 @@ class NodeHeap {
 }
 
 export const schedule = (input: ScheduleInput): ScheduleResult => {
-  const loads = new Map<NodeId, NodeLoad>();
-  // Sorted once so every scan (and so every tie) is in node-id order whatever the input order.
-  const sorted = [...input.nodes].sort((a, b) =>
-    a.meta.id < b.meta.id ? -1 : a.meta.id > b.meta.id ? 1 : 0,
-  );
-  for (const node of sorted) {
-    loads.set(node.meta.id, { node, nanoCpus: 0, memoryBytes: 0, tasks: 0, perService: new Map() });
-  }
+  const loads = new NodeLoads();
+  for (const node of input.nodes) loads.setNode(node);
   for (const task of input.assigned) {
-    if (task.nodeId === undefined || isTerminal(task.status.state)) continue;
-    const load = loads.get(task.nodeId);
-    if (load !== undefined) addTask(load, task);
+    if (task.nodeId !== undefined && !isTerminal(task.status.state)) loads.place(task, task.nodeId);
   }
-  const all = [...loads.values()];
+  return scheduleOn(loads, input.tasks, input.faulty);
+};
+
+/**
+ * schedule() against loads kept elsewhere (the shell's, up to date from store events): each
+ * placement is recorded in `loads` as it is made.
+ */
+export const scheduleOn = (
+  loads: NodeLoads,
+  tasks: readonly Task[],
+  faultyNodes?: ReadonlyMap<ServiceId, ReadonlySet<NodeId>>,
+): ScheduleResult => {
+  const all = loads.all();
 
   const assignments: Assignment[] = [];
   const unschedulable: Unschedulable[] = [];
@@ -312,7 +297,7 @@ export const schedule = (input: ScheduleInput): ScheduleResult => {
    * scan was most of the leader's CPU. Spread preferences re-group per task: those take the scan.
    */
   let group = null as Group | null;
-  for (const task of input.tasks) {
+  for (const task of tasks) {
     const id = task.meta.id;
     if (taskStateRank(task.desiredState) > taskStateRank(TaskState.Running)) {
       unschedulable.push({ taskId: id, reason: `desired state is ${task.desiredState}` });
@@ -323,7 +308,7 @@ export const schedule = (input: ScheduleInput): ScheduleResult => {
       unschedulable.push({ taskId: id, reason: parsed.error.message });
       continue;
     }
-    const faulty = input.faulty?.get(task.serviceId);
+    const faulty = faultyNodes?.get(task.serviceId);
     const groupable = task.nodeId === undefined && (task.placement.preferences ?? []).length === 0;
     if (groupable) {
       const key = groupKey(task);
@@ -335,7 +320,7 @@ export const schedule = (input: ScheduleInput): ScheduleResult => {
       }
       const best = group.heap.pop();
       if (best !== undefined) {
-        addTask(best, task);
+        loads.place(task, best.node.meta.id);
         assignments.push({ taskId: id, nodeId: best.node.meta.id });
         // Only its load changed: back in if it still takes a task like this one.
         if (passes(best, task, group.constraints, newRejections())) group.heap.push(best);
@@ -360,7 +345,7 @@ export const schedule = (input: ScheduleInput): ScheduleResult => {
     }
     // A placement outside the group's heap changes a node the heap may hold: start afresh.
     group = null;
-    addTask(best, task);
+    loads.place(task, best.node.meta.id);
     assignments.push({ taskId: id, nodeId: best.node.meta.id });
   }
   return { assignments, unschedulable };

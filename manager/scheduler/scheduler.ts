@@ -3,12 +3,13 @@
 // (status assigned, nodeId set) and pending reasons — in bounded transactions with version checks.
 // Leader-only: whoever owns leadership calls run(signal) and aborts it on losing it.
 import type { Clock } from '../../common/clock.js';
-import type { Node, NodeId, Task, TaskId } from '../../common/model.js';
+import type { NodeId, Task, TaskId } from '../../common/model.js';
 import { isTerminal, taskStateRank, TaskState } from '../../common/model.js';
 import type { Change, MemoryStore, StoreEvent, StoreWriter } from '../store/index.js';
 import { followStore, runLoops, update } from '../store/index.js';
+import { NodeLoads } from './node-loads.js';
 import type { ScheduleResult } from './schedule.js';
-import { schedule } from './schedule.js';
+import { scheduleOn } from './schedule.js';
 import type { NodeFailuresConfig } from './node-failures.js';
 import { NodeFailures } from './node-failures.js';
 
@@ -64,6 +65,11 @@ export class Scheduler {
    * commits: decisions stream into the writer while earlier ones replicate.
    */
   private readonly inflight = new Map<TaskId, Task | null>();
+  /**
+   * What every node holds, from store events plus the inflight placements: a pass reads it
+   * instead of re-counting every task on every node.
+   */
+  private loads = new NodeLoads();
   private readonly commits = new Set<Promise<void>>();
   private dirty = false;
   private busy = false;
@@ -111,7 +117,11 @@ export class Scheduler {
   private markAll(): number {
     const { store } = this.deps;
     this.pending.clear();
-    for (const t of store.list('task')) if (isSchedulable(t)) this.pending.add(t.meta.id);
+    const tasks = store.list('task');
+    for (const t of tasks) if (isSchedulable(t)) this.pending.add(t.meta.id);
+    this.loads = NodeLoads.of(store.list('node'), tasks);
+    // Placed by a pass, not committed yet: they hold their room already.
+    for (const t of this.inflight.values()) if (t !== null) this.loads.place(t, t.nodeId!);
     this.dirty = true;
     this.kick();
     return store.version;
@@ -120,6 +130,10 @@ export class Scheduler {
   private onEvent(e: StoreEvent): void {
     if (e.kind === 'task') {
       const t = e.object;
+      // A placement being committed keeps its room until its commit settles (then the store says).
+      if (e.type === 'delete') this.loads.deleteTask(t.meta.id);
+      else if (!isSchedulable(t) || (this.inflight.get(t.meta.id) ?? null) === null)
+        this.loads.setTask(t);
       if (e.type !== 'delete') this.failures.observe(t, this.deps.clock.now());
       if (e.type !== 'delete' && isSchedulable(t)) {
         this.pending.add(t.meta.id);
@@ -132,7 +146,10 @@ export class Scheduler {
           t.nodeId !== undefined && (e.type === 'delete' || isTerminal(t.status.state));
         if (!freesRoom) return;
       }
-    } else if (e.kind !== 'node') return;
+    } else if (e.kind === 'node') {
+      if (e.type === 'delete') this.loads.deleteNode(e.object.meta.id);
+      else this.loads.setNode(e.object);
+    } else return;
     if (this.pending.size === 0) return;
     this.dirty = true;
     this.kick();
@@ -203,16 +220,8 @@ export class Scheduler {
       this.dirty = true;
       this.kick();
     }
-    const nodes: Node[] = store.list('node');
-    const assigned: Task[] = [];
-    for (const n of nodes)
-      for (const t of store.find('task', { nodeId: n.meta.id }))
-        if (!isTerminal(t.status.state) && !isSchedulable(t) && !this.inflight.has(t.meta.id))
-          assigned.push(t);
-    // Placed by an earlier pass, not committed yet: they hold their room already.
-    for (const t of this.inflight.values()) if (t !== null) assigned.push(t);
     const faulty = this.failures.faulty(clock.now());
-    const result = schedule({ tasks, nodes, assigned, faulty });
+    const result = scheduleOn(this.loads, tasks, faulty);
     const writes = this.writesFor(result, tasks);
     const now = clock.now();
     const byId = new Map(tasks.map((t) => [t.meta.id, t]));
@@ -223,7 +232,13 @@ export class Scheduler {
         this.inflight.set(w.taskId, w.type === 'assign' ? { ...t, nodeId: w.nodeId } : null);
       }
       const c = this.commit(chunk, now, signal).finally(() => {
-        for (const w of chunk) this.inflight.delete(w.taskId);
+        for (const w of chunk) {
+          this.inflight.delete(w.taskId);
+          // Committed, dropped as stale or failed: the store says what the task holds now.
+          const t = store.get('task', w.taskId);
+          if (t === undefined) this.loads.deleteTask(w.taskId);
+          else this.loads.setTask(t);
+        }
         this.commits.delete(c);
       });
       this.commits.add(c);

@@ -35,6 +35,7 @@ import {
 } from '../../common/model.js';
 import {
   canonicalJson,
+  changeId,
   objectKinds,
   update,
   type Change,
@@ -417,7 +418,7 @@ export class ControlServer {
       for (const m of parsed.manifests) {
         const { change, action } = this.planOne(m);
         if (change !== null) tx.push(change);
-        const id = change === null || change.op === 'delete' ? this.idOf(m) : change.object.meta.id;
+        const id = (change === null ? undefined : changeId(change)) ?? this.idOf(m);
         results.push({ kind: m.kind, name: m.name, id, action });
       }
       return tx;

@@ -5,7 +5,14 @@
 import type { Clock } from '../../common/clock.js';
 import type { NetworkId, NodeId, ServiceId, Task, TaskId } from '../../common/model.js';
 import { NodeAvailability, TaskState } from '../../common/model.js';
-import type { Change, MemoryStore, StoreEvent, StoreWriter, Transaction } from '../store/index.js';
+import type {
+  Change,
+  MemoryStore,
+  StoreEvent,
+  StoreWriter,
+  TaskPatch,
+  Transaction,
+} from '../store/index.js';
 import { followStore, runLoops } from '../store/index.js';
 import type { Action } from './actions.js';
 import { reconcileGlobal } from './global.js';
@@ -293,12 +300,11 @@ const shutdownChange = (
 ): Change | null => {
   const t: Task | undefined = s.get('task', taskId);
   if (t === undefined) return null;
-  const object: Task = {
-    ...t,
+  const set: TaskPatch = {
     desiredState: TaskState.Shutdown,
     ...(markShutdown && isLive(t)
       ? { status: { state: TaskState.Shutdown, timestamp: now, message: reason } }
       : {}),
   };
-  return { op: 'update', kind: 'task', object };
+  return { op: 'patch', kind: 'task', id: taskId, version: t.meta.version, set };
 };

@@ -4,7 +4,7 @@ import test from 'ava';
 import type { Node, NodeId, Task } from '../../common/model.js';
 import { TaskState } from '../../common/model.js';
 import type { Transaction } from '../store/index.js';
-import { decodeBatch, MemoryStore, StoreWriter } from '../store/index.js';
+import { changeId, decodeBatch, MemoryStore, StoreWriter } from '../store/index.js';
 import { FakeProposer, makeNode, makeService, makeTask } from '../store/test-fixtures.js';
 import { FakeClock, InterposingProposer, settle, turn } from '../orchestrator/shell-test-kit.js';
 import { isSchedulable, Scheduler } from './scheduler.js';
@@ -212,9 +212,7 @@ test('scheduler: a pass while an assignment is still committing counts its room 
   const proposer = {
     propose: (data: Uint8Array): Promise<{ index: number; result: unknown }> => {
       const assigns = decodeBatch(data)?.txs.some((tx) =>
-        tx.some(
-          (c) => c.op !== 'delete' && c.kind === 'task' && c.object.status.message === 'scheduled',
-        ),
+        tx.some((c) => c.op === 'patch' && c.set.status?.message === 'scheduled'),
       );
       if (assigns !== true) return inner.propose(data);
       return new Promise((resolve) => {
@@ -291,7 +289,7 @@ test('scheduler: a big backlog is decided a bounded number of tasks per pass, ol
   // Oldest first (all created together: by id): the first pass took t0..t2.
   const first = decodeBatch(h.proposer.inner.proposed[before]!)!.txs[0]!;
   t.deepEqual(
-    first.map((c) => (c.op === 'delete' ? c.id : c.object.meta.id)),
+    first.map((c) => changeId(c)),
     ['t0', 't1', 't2'],
   );
   await h.stop();

@@ -266,14 +266,21 @@ export class Scheduler {
       for (const w of writes) {
         const t = s.get('task', w.taskId);
         if (t === undefined || !isSchedulable(t)) continue;
+        const { id, version } = t.meta;
         if (w.type === 'assign') {
           if (t.nodeId !== undefined && t.nodeId !== w.nodeId) continue;
           const status = { state: TaskState.Assigned, timestamp: now, message: 'scheduled' };
-          changes.push({ op: 'update', kind: 'task', object: { ...t, nodeId: w.nodeId, status } });
+          changes.push({
+            op: 'patch',
+            kind: 'task',
+            id,
+            version,
+            set: { nodeId: w.nodeId, status },
+          });
         } else {
           if (t.status.state === TaskState.Pending && t.status.message === w.reason) continue;
           const status = { state: TaskState.Pending, timestamp: now, message: w.reason };
-          changes.push({ op: 'update', kind: 'task', object: { ...t, status } });
+          changes.push({ op: 'patch', kind: 'task', id, version, set: { status } });
         }
       }
       return changes.length === 0 ? null : changes;

@@ -1,5 +1,5 @@
 // The replicated object store: public surface.
-export { MemoryStore, type MemoryStoreOptions } from './memory-store.js';
+export { changeId, MemoryStore, type MemoryStoreOptions } from './memory-store.js';
 export {
   StoreWriter,
   update,

@@ -177,6 +177,37 @@ test('memory store: desired state never moves back; spec, service and slot are i
   t.is(refused(update((x) => ({ ...x, nodeId: makeNode('n2').meta.id }))), 'invalid');
 });
 
+test('memory store: a patch is the same update without the rest of the task', (t) => {
+  const a = withTask({ slot: 1 });
+  const b = withTask({ slot: 1 });
+  const nodeId = makeNode('n1').meta.id;
+  const status = { state: TaskState.Assigned, timestamp: 5, message: 'scheduled' };
+  const version = a.store.get('task', 't')!.meta.version;
+  const patched = a.apply([
+    { op: 'patch', kind: 'task', id: 't', version, set: { nodeId, status } },
+  ]);
+  const updated = b.update((x) => ({ ...x, nodeId, status }));
+  t.true(patched.ok && updated.ok);
+  t.deepEqual(a.store.get('task', 't'), b.store.get('task', 't'));
+  t.deepEqual(patched, updated, 'same outcome, same stored object');
+  // Checked like an update: stale version, a field a patch may not carry, backwards, unknown id.
+  const set = { status: { ...status, state: TaskState.Running } };
+  t.is(refused(a.apply([{ op: 'patch', kind: 'task', id: 't', version, set }])), 'conflict');
+  const now = a.store.get('task', 't')!.meta.version;
+  const slot = { slot: 3 } as unknown as typeof set;
+  t.is(
+    refused(a.apply([{ op: 'patch', kind: 'task', id: 't', version: now, set: slot }])),
+    'invalid',
+  );
+  const back = { status: { ...status, state: TaskState.Pending } };
+  t.is(
+    refused(a.apply([{ op: 'patch', kind: 'task', id: 't', version: now, set: back }])),
+    'invalid',
+  );
+  t.is(refused(a.apply([{ op: 'patch', kind: 'task', id: 'x', version: now, set }])), 'not-found');
+  t.true(a.apply([{ op: 'patch', kind: 'task', id: 't', version: now, set }]).ok);
+});
+
 test('memory store: task indexes by service, node, slot and desired state follow updates and deletes', (t) => {
   const { store, apply } = setup();
   const s1 = makeService('s1');

@@ -33,6 +33,7 @@ import {
   type ObjectsByKind,
   type RefusalCode,
   type StoreEvent,
+  type TaskPatch,
   type Transaction,
   type TransactionOutcome,
 } from './types.js';
@@ -191,7 +192,7 @@ export class MemoryStore implements StateMachine<readonly TransactionOutcome[]> 
     try {
       for (; at < tx.length; at++) {
         const c = tx[at]!;
-        const id = c.op === 'delete' ? c.id : c.object?.meta?.id;
+        const id = changeId(c);
         if (typeof id !== 'string' || id === '') throw new Refusal('invalid', 'missing object id');
         if (!objectKinds.includes(c.kind)) throw new Refusal('invalid', `unknown kind ${c.kind}`);
         const key = `${c.kind}\u0000${id}`;
@@ -221,6 +222,19 @@ export class MemoryStore implements StateMachine<readonly TransactionOutcome[]> 
   private applyChange(c: Change, id: string, index: number, now: number, undo: Undo[]): StoreEvent {
     const table = this.table(c.kind);
     const prev = table.get(id) ?? null;
+    if (c.op === 'patch') {
+      // Typed as a task, but the log is input: refuse anything else the same way everywhere.
+      if ((c.kind as string) !== 'task') throw new Refusal('invalid', 'only tasks are patched');
+      if (prev === null) throw new Refusal('not-found', `task ${id} not found`);
+      if (prev.meta.version !== c.version) {
+        throw new Refusal(
+          'conflict',
+          `task ${id} is at version ${prev.meta.version}, not ${c.version}`,
+        );
+      }
+      const object = patched(prev as Task, c.set);
+      return this.applyChange({ op: 'update', kind: 'task', object }, id, index, now, undo);
+    }
     if (c.op === 'delete') {
       if (prev === null) throw new Refusal('not-found', `${c.kind} ${id} not found`);
       if (prev.meta.version !== c.version) {
@@ -426,6 +440,22 @@ export class MemoryStore implements StateMachine<readonly TransactionOutcome[]> 
 }
 
 /** A task's identity and spec are immutable; its states only move forward. */
+/** The id of the object a change writes (undefined when a malformed change has none). */
+export const changeId = (c: Change): string | undefined =>
+  c.op === 'delete' || c.op === 'patch' ? c.id : c.object?.meta?.id;
+
+const patchFields: ReadonlySet<string> = new Set(['status', 'nodeId', 'desiredState']);
+
+/** The task as a patch leaves it; a field outside TaskPatch is refused (the log is input too). */
+const patched = (prev: Task, set: TaskPatch): Task => {
+  if (typeof set !== 'object' || set === null) throw new Refusal('invalid', 'patch without fields');
+  for (const k of Object.keys(set)) {
+    if (!patchFields.has(k))
+      throw new Refusal('invalid', `task ${prev.meta.id}: cannot patch ${k}`);
+  }
+  return { ...prev, ...set };
+};
+
 const checkTaskUpdate = (prev: Task, next: Task): void => {
   const id = prev.meta.id;
   if (

@@ -229,10 +229,13 @@ const groupKey = (t: Task): string =>
 
 /** A binary min-heap of node loads under `before` (negative: a first). */
 class NodeHeap {
-  private readonly items: NodeLoad[] = [];
+  private readonly items: NodeLoad[];
   private readonly before: (a: NodeLoad, b: NodeLoad) => number;
-  constructor(before: (a: NodeLoad, b: NodeLoad) => number) {
+  /** A heap of `items` (taken over, not copied), built bottom-up: O(n), not n pushes. */
+  constructor(before: (a: NodeLoad, b: NodeLoad) => number, items: NodeLoad[] = []) {
     this.before = before;
+    this.items = items;
+    for (let i = (items.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
   }
   push(x: NodeLoad): void {
     const a = this.items;
@@ -251,7 +254,12 @@ class NodeHeap {
     const last = a.pop();
     if (a.length === 0 || last === undefined) return top;
     a[0] = last;
-    let i = 0;
+    this.siftDown(0);
+    return top;
+  }
+  private siftDown(from: number): void {
+    const a = this.items;
+    let i = from;
     for (;;) {
       const l = 2 * i + 1;
       const r = l + 1;
@@ -262,7 +270,6 @@ class NodeHeap {
       [a[i], a[m]] = [a[m]!, a[i]!];
       i = m;
     }
-    return top;
   }
 }
 
@@ -314,8 +321,10 @@ export const scheduleOn = (
       const key = groupKey(task);
       if (group?.key !== key) {
         const rejections = newRejections();
-        const heap = new NodeHeap((a, b) => rank(a, b, task.serviceId, faulty));
-        for (const load of all) if (passes(load, task, parsed.value, rejections)) heap.push(load);
+        const heap = new NodeHeap(
+          (a, b) => rank(a, b, task.serviceId, faulty),
+          all.filter((load) => passes(load, task, parsed.value, rejections)),
+        );
         group = { key, heap, constraints: parsed.value };
       }
       const best = group.heap.pop();

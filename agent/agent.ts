@@ -3,7 +3,9 @@
 // (hostname, platform, CPUs, memory, labels), turns assignments into containers, watches them
 // exit (conmon's exit files: fs.watch plus a periodic check) and reports every state change.
 // After a restart it re-adopts the containers of assigned tasks and, once the first full
-// assignment set arrived, removes everything of its own that no task wants.
+// assignment set arrived, removes everything of its own that no task wants. Task logs stay
+// after the task until the managers prune it from their history (`pruned`, or absent from a
+// full message's `assigned` + `retained`).
 
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -19,7 +21,14 @@ import {
   formatReference,
 } from './image/index.js';
 import { detectCgroups, type CgroupLayout } from './linux/cgroups.js';
-import { AgentLogService, LogRotator, type TaskFigures } from './logs/index.js';
+import {
+  AgentLogService,
+  LogRotator,
+  removeTaskLogs,
+  taskLogDirs,
+  unkeptLogs,
+  type TaskFigures,
+} from './logs/index.js';
 import {
   ContainerRuntime,
   ContainerStatus,
@@ -110,7 +119,10 @@ export class Agent implements SessionExecutor {
   readonly #cgroups: CgroupLayout;
   readonly #clients: DispatcherClients;
   readonly #controllers = new Map<TaskId, TaskController>();
-  readonly #removing = new Set<Promise<void>>();
+  /** Controllers being removed, by task: a task's logs go only after its removal ends. */
+  readonly #removing = new Map<TaskId, Promise<void>>();
+  /** Log directories being deleted, by task. */
+  readonly #dropping = new Map<TaskId, Promise<void>>();
   readonly #ctx: TaskContext;
   readonly #abort = new AbortController();
   readonly #log: (line: string) => void;
@@ -212,7 +224,11 @@ export class Agent implements SessionExecutor {
   }
 
   #logPath(taskId: string): string {
-    return path.join(this.stateDir, 'logs', taskId, 'container.log');
+    return path.join(this.#logsDir, taskId, 'container.log');
+  }
+
+  get #logsDir(): string {
+    return path.join(this.stateDir, 'logs');
   }
 
   /** Resource figures of the tasks whose containers run now, read from their cgroups. */
@@ -290,7 +306,8 @@ export class Agent implements SessionExecutor {
       clearTimeout(this.#gcTimer);
       await this.#assigning;
       await Promise.all([...this.#controllers.values()].map((c) => c.detach()));
-      await Promise.all([...this.#removing]);
+      await Promise.all([...this.#removing.values()]);
+      await Promise.all([...this.#dropping.values()]);
       await this.#gcRun;
       await this.#persist;
       await this.#logs.stop();
@@ -338,6 +355,9 @@ export class Agent implements SessionExecutor {
     const wanted = new Set<string>(a.updated.map((t) => t.meta.id));
     if (a.full) for (const id of this.#controllers.keys()) if (!wanted.has(id)) this.#remove(id);
     for (const id of a.removed) this.#remove(id);
+    // Only full messages come first (and they prune nothing): should a change come before the
+    // first one, the next full set decides.
+    if (this.#swept) for (const id of a.pruned) this.#dropLogs(id);
     for (const t of a.updated) {
       const c = this.#controllers.get(t.meta.id);
       if (c !== undefined) {
@@ -381,19 +401,54 @@ export class Agent implements SessionExecutor {
         log: this.#log,
       });
     }
+    if (a.full && a.tracksHistory) {
+      // Tasks deleted while no session was up (or events the managers' watch missed) are
+      // absent from both lists: this is where their logs go.
+      const unkept = unkeptLogs(await taskLogDirs(this.#logsDir), {
+        assigned: wanted,
+        retained: a.retained,
+        held: this.#controllers.keys(),
+      });
+      for (const id of unkept) this.#dropLogs(id as TaskId);
+    }
+  }
+
+  /**
+   * Deletes a task's logs once no controller holds it: after the removal under way, if any; a
+   * task held again (cannot happen for a pruned id, but cheap to check) keeps them.
+   */
+  #dropLogs(id: TaskId): void {
+    if (this.#stopped || this.#controllers.has(id) || this.#dropping.has(id)) return;
+    const removal = this.#removing.get(id) ?? Promise.resolve();
+    const p = removal
+      .then(async () => {
+        if (this.#controllers.has(id)) return;
+        await removeTaskLogs(this.#logsDir, id);
+        this.#log(`agent: removed the logs of pruned task ${id}`);
+      })
+      .catch((err: unknown) => {
+        this.#log(
+          `agent: removing logs of ${id}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      })
+      .finally(() => this.#dropping.delete(id));
+    this.#dropping.set(id, p);
   }
 
   #remove(id: TaskId): void {
     const c = this.#controllers.get(id);
     if (c === undefined) return;
     this.#controllers.delete(id);
-    const p = c
-      .remove()
+    // A task held again while its previous removal still runs: wait for both.
+    const previous = this.#removing.get(id);
+    const p = Promise.all([previous, c.remove()])
       .then(() => {
         this.#gcSoon();
       })
-      .finally(() => this.#removing.delete(p));
-    this.#removing.add(p);
+      .finally(() => {
+        if (this.#removing.get(id) === p) this.#removing.delete(id);
+      });
+    this.#removing.set(id, p);
   }
 
   #gcSoon(): void {

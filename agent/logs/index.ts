@@ -12,3 +12,11 @@ export {
   type ReadOptions,
 } from './reader.js';
 export { LogRotator, pinGeneration, removeLog, type LogRotatorDeps } from './rotate.js';
+export {
+  InvalidTaskLogNameError,
+  isTaskLogName,
+  removeTaskLogs,
+  taskLogDirs,
+  unkeptLogs,
+  type LogKeep,
+} from './prune.js';

@@ -76,8 +76,18 @@ test('fromWire: assignment messages become domain tasks', (t) => {
     full: false,
     updated: [{ taskId: 't1', taskJson: JSON.stringify(task) }],
     removed: ['t2'],
+    retained: ['t3'],
+    pruned: ['t4'],
+    tracksHistory: false,
   });
-  t.deepEqual(a, { full: false, updated: [task], removed: ['t2'] });
+  t.deepEqual(a, {
+    full: false,
+    updated: [task],
+    removed: ['t2'],
+    retained: ['t3'],
+    pruned: ['t4'],
+    tracksHistory: false,
+  });
 });
 
 test('AgentSession: registers, persists its node id, and gets its assignments as tasks', async (t) => {

@@ -36,6 +36,18 @@ export interface Assignments {
   readonly full: boolean;
   readonly updated: readonly Task[];
   readonly removed: readonly TaskId[];
+  /**
+   * Full messages: this node's tasks not assigned but still in the managers' store (finished,
+   * in the history). Whatever is kept of a task in neither `updated` nor here may go (its logs).
+   */
+  readonly retained: readonly TaskId[];
+  /**
+   * Full messages from managers that fill `retained` (older ones do not: then an empty
+   * `retained` says nothing, and every log stays).
+   */
+  readonly tracksHistory: boolean;
+  /** Changes: this node's tasks deleted from the store (history pruned): their logs may go. */
+  readonly pruned: readonly TaskId[];
 }
 
 /** What runs the assigned tasks: a real worker, or a hollow agent's fake. */
@@ -95,6 +107,9 @@ export const fromWire = (a: pb.Assignments): Assignments => ({
   full: a.full,
   updated: a.updated.map((u) => JSON.parse(u.taskJson) as Task),
   removed: a.removed as TaskId[],
+  retained: a.retained as TaskId[],
+  pruned: a.pruned as TaskId[],
+  tracksHistory: a.tracksHistory,
 });
 
 const leaderHint = (e: Partial<ServiceError>): string => {

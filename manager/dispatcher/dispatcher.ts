@@ -1,6 +1,7 @@
 // The dispatcher: the manager side of the agent protocol (proto/dispatcher.proto). Owns agent
 // sessions, the in-memory heartbeat deadlines (never replicated), marking silent nodes down and
-// their tasks orphaned, streaming each node its assignments from store events, and batching
+// their tasks orphaned, streaming each node its assignments from store events (and which of its
+// finished tasks the store still keeps, so agents drop the logs of pruned ones), and batching
 // agents' task status reports into store transactions (acknowledged once committed). Leader-only:
 // its RPCs answer UNAVAILABLE — naming the leader when known — unless run(signal) is running;
 // aborting the signal ends every session.
@@ -146,6 +147,8 @@ interface Session {
   readonly sent: Map<string, number>;
   readonly pendingUpdated: Map<string, Task>;
   readonly pendingRemoved: Set<string>;
+  /** This node's tasks deleted from the store since the last message (any state). */
+  readonly pendingPruned: Set<string>;
   flushScheduled: boolean;
   closed: boolean;
 }
@@ -463,6 +466,7 @@ export class Dispatcher {
       sent: new Map(),
       pendingUpdated: new Map(),
       pendingRemoved: new Set(),
+      pendingPruned: new Set(),
       flushScheduled: false,
       closed: false,
     };
@@ -542,14 +546,22 @@ export class Dispatcher {
     s.sent.clear();
     s.pendingUpdated.clear();
     s.pendingRemoved.clear();
+    s.pendingPruned.clear();
     const updated: pb.AssignedTask[] = [];
+    const retained: string[] = [];
     for (const t of this.deps.store.find('task', { nodeId: s.nodeId })) {
-      if (!isAssignment(t)) continue;
+      if (!isAssignment(t)) {
+        retained.push(t.meta.id);
+        continue;
+      }
       s.sent.set(t.meta.id, t.meta.version);
       updated.push({ taskId: t.meta.id, taskJson: JSON.stringify(t) });
     }
     s.call.write({
-      message: { $case: 'assignments', value: { full: true, updated, removed: [] } },
+      message: {
+        $case: 'assignments',
+        value: { full: true, updated, removed: [], retained, pruned: [], tracksHistory: true },
+      },
     });
   }
 
@@ -580,7 +592,10 @@ export class Dispatcher {
     const sentAt = s.sent.get(id);
     // Events already covered by the full set the session started with.
     if (sentAt !== undefined && sentAt >= e.version) return;
-    if (e.type !== 'delete' && isAssignment(t)) {
+    const deleted = e.type === 'delete';
+    // Any deleted task of this node, assigned or not: its history is gone, and so may its logs.
+    if (deleted) s.pendingPruned.add(id);
+    if (!deleted && isAssignment(t)) {
       s.sent.set(id, e.version);
       s.pendingRemoved.delete(id);
       s.pendingUpdated.set(id, t);
@@ -588,7 +603,7 @@ export class Dispatcher {
       s.sent.delete(id);
       s.pendingUpdated.delete(id);
       s.pendingRemoved.add(id);
-    } else return;
+    } else if (!deleted) return; // a change to a task the agent no longer holds: nothing to send
     if (!s.flushScheduled) {
       s.flushScheduled = true;
       // One write delivers many events: send them as one message.
@@ -600,15 +615,26 @@ export class Dispatcher {
   }
 
   private flushSession(s: Session): void {
-    if (s.closed || (s.pendingUpdated.size === 0 && s.pendingRemoved.size === 0)) return;
+    if (
+      s.closed ||
+      (s.pendingUpdated.size === 0 && s.pendingRemoved.size === 0 && s.pendingPruned.size === 0)
+    )
+      return;
     const updated = [...s.pendingUpdated.values()].map((t) => ({
       taskId: t.meta.id,
       taskJson: JSON.stringify(t),
     }));
     const removed = [...s.pendingRemoved];
+    const pruned = [...s.pendingPruned];
     s.pendingUpdated.clear();
     s.pendingRemoved.clear();
-    s.call.write({ message: { $case: 'assignments', value: { full: false, updated, removed } } });
+    s.pendingPruned.clear();
+    s.call.write({
+      message: {
+        $case: 'assignments',
+        value: { full: false, updated, removed, retained: [], pruned, tracksHistory: false },
+      },
+    });
   }
 
   // ---- task status --------------------------------------------------------------------------

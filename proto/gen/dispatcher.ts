@@ -68,6 +68,24 @@ export interface Assignments {
   updated: AssignedTask[];
   /** Task ids no longer assigned to this node (deleted, or reported terminal). */
   removed: string[];
+  /**
+   * Full messages only: ids of this node's tasks that are not assigned but still kept in the
+   * store (finished tasks in the history). The agent may drop what it keeps of any task (its
+   * logs) that is neither in `updated` nor here.
+   */
+  retained: string[];
+  /**
+   * Changes only: ids of this node's tasks deleted from the store (history pruned, service
+   * removed): the agent may drop what it kept of them. A session that was not up when a task was
+   * deleted learns of it from the next full message (the id is in neither list).
+   */
+  pruned: string[];
+  /**
+   * Set on full messages by managers that fill `retained`: only then may the agent drop the
+   * logs of tasks in neither list (a manager older than these fields sends neither, and an
+   * empty `retained` from it does not mean "nothing kept").
+   */
+  tracksHistory: boolean;
 }
 
 export interface SessionResponse {
@@ -715,7 +733,7 @@ export const AssignedTask: MessageFns<AssignedTask> = {
 };
 
 function createBaseAssignments(): Assignments {
-  return { full: false, updated: [], removed: [] };
+  return { full: false, updated: [], removed: [], retained: [], pruned: [], tracksHistory: false };
 }
 
 export const Assignments: MessageFns<Assignments> = {
@@ -728,6 +746,15 @@ export const Assignments: MessageFns<Assignments> = {
     }
     for (const v of message.removed) {
       writer.uint32(26).string(v!);
+    }
+    for (const v of message.retained) {
+      writer.uint32(34).string(v!);
+    }
+    for (const v of message.pruned) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.tracksHistory !== false) {
+      writer.uint32(48).bool(message.tracksHistory);
     }
     return writer;
   },
@@ -769,6 +796,30 @@ export const Assignments: MessageFns<Assignments> = {
             message.removed.push(reader.string());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.retained.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.pruned.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.tracksHistory = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -788,6 +839,13 @@ export const Assignments: MessageFns<Assignments> = {
         ? object.updated.map((e: any) => AssignedTask.fromJSON(e))
         : [],
       removed: globalThis.Array.isArray(object?.removed) ? object.removed.map((e: any) => globalThis.String(e)) : [],
+      retained: globalThis.Array.isArray(object?.retained) ? object.retained.map((e: any) => globalThis.String(e)) : [],
+      pruned: globalThis.Array.isArray(object?.pruned) ? object.pruned.map((e: any) => globalThis.String(e)) : [],
+      tracksHistory: isSet(object.tracksHistory)
+        ? globalThis.Boolean(object.tracksHistory)
+        : isSet(object.tracks_history)
+        ? globalThis.Boolean(object.tracks_history)
+        : false,
     };
   },
 
@@ -802,6 +860,15 @@ export const Assignments: MessageFns<Assignments> = {
     if (message.removed?.length) {
       obj.removed = message.removed;
     }
+    if (message.retained?.length) {
+      obj.retained = message.retained;
+    }
+    if (message.pruned?.length) {
+      obj.pruned = message.pruned;
+    }
+    if (message.tracksHistory !== false) {
+      obj.tracksHistory = message.tracksHistory;
+    }
     return obj;
   },
 
@@ -813,6 +880,9 @@ export const Assignments: MessageFns<Assignments> = {
     message.full = object.full ?? false;
     message.updated = object.updated?.map((e) => AssignedTask.fromPartial(e)) || [];
     message.removed = object.removed?.map((e) => e) || [];
+    message.retained = object.retained?.map((e) => e) || [];
+    message.pruned = object.pruned?.map((e) => e) || [];
+    message.tracksHistory = object.tracksHistory ?? false;
     return message;
   },
 };

@@ -1,0 +1,188 @@
+// Task logs follow the task history (docs/agent.md, "Logs and stats"): a real manager with the
+// history cap at one finished task per slot, a real agent with real containers. Logs of a task
+// the cap prunes go, the kept one's stay and `tug logs` still shows them. Tasks deleted while the
+// agent is down lose their logs at its next full assignment set. Every test ends with the leak check (harness.ts). Needs root.
+
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+
+import test from 'ava';
+
+import { waitFor } from '../../bench/lib/wait.js';
+import { Agent } from '../../agent/agent.js';
+import { pushTestImage, startRegistry, type TestRegistry } from '../../agent/testing/registry.js';
+import { main } from '../../cli/main.js';
+import type { Task } from '../../common/model.js';
+import { makeCluster } from '../../manager/store/test-fixtures.js';
+import { StoreWriter } from '../../manager/store/writer.js';
+import { serviceYaml, withCluster, type TestCluster } from './harness.js';
+
+let registry: TestRegistry;
+
+test.before(async () => {
+  registry = await startRegistry();
+  await pushTestImage(registry.host);
+});
+
+test.after.always(async () => {
+  await registry.stop();
+});
+
+const startAgent = async (
+  c: TestCluster,
+  onCleanUp: (f: () => Promise<void>) => void,
+): Promise<Agent> => {
+  const agent = await Agent.start({
+    managers: [c.manager.address],
+    stateDir: c.stateDir,
+    hostname: 'it-node',
+    exitPollMs: 250,
+    imageGcDelayMs: 100,
+  });
+  onCleanUp(() => agent.stop({ removeContainers: true }));
+  return agent;
+};
+
+const logDir = (c: TestCluster, id: string): string => path.join(c.stateDir, 'logs', id);
+
+const tug = async (c: TestCluster, argv: readonly string[]) => {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(['--manager', c.manager.address, ...argv], {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    stdin: Readable.from([]),
+    env: { HOME: c.stateDir },
+  });
+  return { code, stdout, stderr };
+};
+
+/** Runs generation `n` of service `gen` and returns its running task, once its line is logged. */
+const runGeneration = async (c: TestCluster, n: number): Promise<Task> => {
+  await c.apply(
+    serviceYaml({
+      name: 'gen',
+      image: `${registry.host}/busybox:latest`,
+      command: ['sh', '-c', `echo gen-${n}; exec sleep 1000`],
+      replicas: 1,
+      extra: '  restartPolicy: { condition: none }',
+    }),
+  );
+  const task = await waitFor(
+    () =>
+      c
+        .tasks('gen')
+        .find(
+          (x) =>
+            x.status.state === 'running' &&
+            x.desiredState === 'running' &&
+            x.spec.command?.join(' ').includes(`gen-${n}`),
+        ),
+    { what: `generation ${n} running`, timeoutMs: 30_000 },
+  );
+  await waitFor(
+    async () =>
+      existsSync(path.join(logDir(c, task.meta.id), 'container.log')) &&
+      (await readFile(path.join(logDir(c, task.meta.id), 'container.log'), 'utf8')).includes(
+        `gen-${n}`,
+      ),
+    { what: `gen-${n} logged`, timeoutMs: 10_000 },
+  );
+  return task;
+};
+
+test.serial(
+  'agent: logs of a task pruned from the history go, the kept one’s stay and `tug logs` shows them',
+  async (t) => {
+    await withCluster(t, {}, async (c, onCleanUp) => {
+      const writer = new StoreWriter({ proposer: c.manager.raft, now: Date.now });
+      const o = await writer.submit([
+        { op: 'create', kind: 'cluster', object: makeCluster('c', 1) },
+      ]);
+      t.true(o.ok);
+      await startAgent(c, onCleanUp);
+
+      // Each spec change replaces the slot's task: with one finished task kept per slot, the
+      // third generation's start prunes the first.
+      const first = await runGeneration(c, 1);
+      const second = await runGeneration(c, 2);
+      const third = await runGeneration(c, 3);
+      await waitFor(() => c.manager.store.get('task', first.meta.id) === undefined, {
+        what: 'the first generation pruned',
+        timeoutMs: 15_000,
+      });
+      await waitFor(() => !existsSync(logDir(c, first.meta.id)), {
+        what: 'the first generation’s logs removed',
+        timeoutMs: 15_000,
+      });
+      t.is(c.manager.store.get('task', second.meta.id)?.desiredState, 'shutdown');
+      t.true(existsSync(logDir(c, second.meta.id)), 'a finished task still in history keeps logs');
+      t.true(existsSync(logDir(c, third.meta.id)));
+
+      const logs = await waitFor(
+        async () => {
+          const r = await tug(c, ['logs', 'gen']);
+          return r.code === 0 && r.stdout.includes('gen-3') ? r : undefined;
+        },
+        { what: 'gen-3 through tug logs', timeoutMs: 15_000 },
+      );
+      t.true(logs.stdout.includes('gen-2'), 'the kept finished task’s output is still there');
+      t.false(logs.stdout.includes('gen-1'));
+      const pruned = await tug(c, ['logs', first.meta.id]);
+      t.is(pruned.code, 1);
+      t.is(pruned.stderr, `error: no service or task "${first.meta.id}"\n`);
+    });
+  },
+);
+
+test.serial(
+  'agent: logs of tasks deleted while it was down go at its next full assignment set',
+  async (t) => {
+    await withCluster(t, {}, async (c, onCleanUp) => {
+      const agent = await startAgent(c, onCleanUp);
+      const done = async (name: string): Promise<Task> => {
+        await c.apply(
+          serviceYaml({
+            name,
+            image: `${registry.host}/busybox:latest`,
+            command: ['sh', '-c', `echo ${name}`],
+            replicas: 1,
+            extra: '  restartPolicy: { condition: none }',
+          }),
+        );
+        return waitFor(() => c.tasks(name).find((x) => x.status.state === 'complete'), {
+          what: `${name} complete`,
+          timeoutMs: 30_000,
+        });
+      };
+      const gone = await done('gone');
+      const kept = await done('kept');
+      t.true(existsSync(logDir(c, gone.meta.id)));
+      t.true(existsSync(logDir(c, kept.meta.id)));
+
+      await agent.stop();
+      // What the history cap or a service's removal does to the store, done directly.
+      const writer = new StoreWriter({ proposer: c.manager.raft, now: Date.now });
+      const stored = c.manager.store.get('task', gone.meta.id);
+      const o = await writer.submit([
+        { op: 'delete', kind: 'task', id: gone.meta.id, version: stored?.meta.version ?? 0 },
+      ]);
+      t.true(o.ok);
+      t.true(existsSync(logDir(c, gone.meta.id)), 'nobody told the stopped agent yet');
+
+      const again = await startAgent(c, onCleanUp);
+      t.is(again.nodeId, agent.nodeId);
+      await waitFor(() => !existsSync(logDir(c, gone.meta.id)), {
+        what: 'gone’s logs removed after the restart',
+        timeoutMs: 15_000,
+      });
+      // Decided by the same full set: the retained task's logs stay.
+      t.true(existsSync(logDir(c, kept.meta.id)));
+      const logs = await tug(c, ['logs', 'kept']);
+      t.is(logs.code, 0, logs.stderr);
+      t.true(logs.stdout.includes('kept'));
+    });
+  },
+);

@@ -42,6 +42,12 @@ test('dispatcher: an assigned task reaches running, then shutdown when desired',
     await assignTask(h, 't1', a.nodeId);
     await waitFor(h.store, () => taskState(h.store, 't1') === 'running');
     t.is(taskState(h.store, 't1'), 'running');
+    // Two event-loop turns: whatever the dispatcher sends for that write has gone out. Then t2,
+    // which the agent must see after anything sent for t1.
+    for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+    await assignTask(h, 't2', a.nodeId);
+    await poll(() => a.tasks.has('t2'), { what: 't2 received', timeoutMs: 10_000 });
+    t.is(a.assignmentMessages, 3, 'the full set, t1, t2: t1 reported running was not echoed');
     const task = h.store.get('task', 't1')!;
     const o = await h.writer.submit([
       { op: 'update', kind: 'task', object: { ...task, desiredState: 'shutdown' } },
@@ -49,6 +55,8 @@ test('dispatcher: an assigned task reaches running, then shutdown when desired',
     t.true(o.ok);
     await waitFor(h.store, () => taskState(h.store, 't1') === 'shutdown');
     t.is(taskState(h.store, 't1'), 'shutdown');
+    // A desired state does travel (the agent shut t1 down), then its removal.
+    await poll(() => !a.tasks.has('t1'), { what: 't1 removed', timeoutMs: 10_000 });
   } finally {
     await h.close();
   }

@@ -145,8 +145,11 @@ interface Session {
   readonly id: string;
   readonly nodeId: NodeId;
   readonly call: SessionCall;
-  /** Task id → store version last sent, so a replayed event is not sent twice. */
-  readonly sent: Map<string, number>;
+  /**
+   * Task id → the store version the agent's copy is at, so a replayed event is not sent twice,
+   * and the desired state it was sent with (see route).
+   */
+  readonly sent: Map<string, { version: number; desired: TaskState }>;
   readonly pendingUpdated: Map<string, Task>;
   readonly pendingRemoved: Set<string>;
   flushScheduled: boolean;
@@ -554,7 +557,7 @@ export class Dispatcher {
     const updated: pb.AssignedTask[] = [];
     for (const t of this.deps.store.find('task', { nodeId: s.nodeId })) {
       if (!isAssignment(t)) continue;
-      s.sent.set(t.meta.id, t.meta.version);
+      s.sent.set(t.meta.id, { version: t.meta.version, desired: t.desiredState });
       updated.push({ taskId: t.meta.id, taskJson: JSON.stringify(t) });
     }
     s.call.write({
@@ -586,14 +589,21 @@ export class Dispatcher {
     const s = r.sessions.get(t.nodeId);
     if (s === undefined || s.closed) return;
     const id = t.meta.id;
-    const sentAt = s.sent.get(id);
+    const sent = s.sent.get(id);
     // Events already covered by the full set the session started with.
-    if (sentAt !== undefined && sentAt >= e.version) return;
+    if (sent !== undefined && sent.version >= e.version) return;
     if (e.type !== 'delete' && isAssignment(t)) {
-      s.sent.set(id, e.version);
+      s.sent.set(id, { version: e.version, desired: t.desiredState });
       s.pendingRemoved.delete(id);
+      // The agent has this task and what it acts on (spec, node and networks never change once
+      // assigned; the desired state may): a status change is mostly its own report coming back,
+      // and echoing every one doubled the assignment traffic (10,000 tasks reported running meant
+      // 10,000 more task JSONs written and parsed). A status that ends the task still arrives
+      // as `removed`.
+      if (sent !== undefined && sent.desired === t.desiredState && !s.pendingUpdated.has(id))
+        return;
       s.pendingUpdated.set(id, t);
-    } else if (sentAt !== undefined) {
+    } else if (sent !== undefined) {
       s.sent.delete(id);
       s.pendingUpdated.delete(id);
       s.pendingRemoved.add(id);
@@ -719,7 +729,13 @@ export class Dispatcher {
       const next = statusChanges((id) => s.get('task', id), batch);
       return next.length === 0
         ? null
-        : next.map((object): Change => ({ op: 'update', kind: 'task', object }));
+        : next.map((t): Change => ({
+            op: 'patch',
+            kind: 'task',
+            id: t.meta.id,
+            version: t.meta.version,
+            set: { status: t.status },
+          }));
     });
     if (o === null) return;
     if (!o.ok) throw new Error(o.message);

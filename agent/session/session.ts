@@ -1,16 +1,11 @@
 // The agent side of the dispatcher protocol (proto/dispatcher.proto), shared by the real agent
-// and hollow agents: one session at a time with some manager, heartbeats on the server's period,
-// assignments handed to an executor as domain Tasks, and task status reports queued, coalesced
-// and resent until a manager acknowledges them (it does so only once they are committed). When
-// the session breaks — stream error or end, heartbeat NOT_FOUND/UNAVAILABLE, a manager that is
-// not the leader — it reconnects with jittered backoff: to the leader a manager named, else to
-// the next manager of a list that the managers keep current.
-import {
-  Metadata,
-  status as grpcStatus,
-  type ClientReadableStream,
-  type ServiceError,
-} from '@grpc/grpc-js';
+// and hollow agents: one session stream at a time with some manager, carrying heartbeats on the
+// server's period and task status reports — queued, coalesced and resent until a manager
+// acknowledges them (it does so only once they are committed) — one way, and assignments (handed
+// to an executor as domain Tasks) the other. When the stream breaks — error or end, a manager
+// that is not the leader — it reconnects with jittered backoff: to the leader a manager named,
+// else to the next manager of a list that the managers keep current.
+import { status as grpcStatus, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { systemClock, type Clock } from '../../common/clock.js';
 import type { NodeId, Task, TaskId, TaskState } from '../../common/model.js';
 import type * as pb from '../../proto/gen/dispatcher.js';
@@ -97,7 +92,7 @@ export interface AgentSessionOptions {
   readonly backoff?: BackoffOptions;
   /** Give up on a manager that has not started the session within this. Default 5000. */
   readonly connectTimeoutMs?: number;
-  /** Status updates per UpdateTaskStatus call. Default 100. */
+  /** Status updates per report. Default 100. */
   readonly statusBatchItems?: number;
   readonly log?: (line: string) => void;
 }
@@ -130,10 +125,16 @@ const statusDeadlineMs = 10_000;
 
 interface Live {
   readonly address: string;
-  readonly client: pb.DispatcherServiceClient;
-  readonly stream: ClientReadableStream<pb.SessionResponse>;
+  readonly stream: ClientDuplexStream<pb.SessionRequest, pb.SessionResponse>;
   sessionId: string;
   periodMs: number;
+}
+
+/** A report sent and not yet acknowledged. */
+interface Inflight {
+  readonly seq: number;
+  readonly updates: pb.TaskStatusUpdate[];
+  readonly cancelDeadline: () => void;
 }
 
 export class AgentSession {
@@ -153,7 +154,8 @@ export class AgentSession {
   private firstStart: { resolve: () => void; reject: (e: Error) => void } | null = null;
   /** Latest unacknowledged report per task (a later state subsumes an earlier one). */
   private readonly pending = new Map<string, pb.TaskStatusUpdate>();
-  private inflight: pb.TaskStatusUpdate[] | null = null;
+  private inflight: Inflight | null = null;
+  private statusSeq = 0;
   private statusAttempt = 0;
   private flushScheduled = false;
   /** The node id the managers gave (or accepted); kept across reconnects. */
@@ -186,7 +188,7 @@ export class AgentSession {
 
   /** Reports not yet acknowledged by a manager. */
   get unacknowledged(): number {
-    return this.pending.size + (this.inflight?.length ?? 0);
+    return this.pending.size + (this.inflight?.updates.length ?? 0);
   }
 
   /**
@@ -272,6 +274,8 @@ export class AgentSession {
     this.live = null;
     this.cancelHeartbeat?.();
     this.cancelHeartbeat = null;
+    // Not acknowledged on this session: the next one sends it again.
+    this.requeueInflight();
     // Cancel only: the stream is ours to end, and no write goes to a cancelled call.
     l?.stream.cancel();
   }
@@ -293,11 +297,14 @@ export class AgentSession {
       return;
     }
     const d = this.opts.description;
-    const stream = client.session({
-      nodeId: this.nodeId,
-      description: { ...d, labels: { ...d.labels } },
+    const stream = client.session();
+    stream.write({
+      message: {
+        $case: 'open',
+        value: { nodeId: this.nodeId, description: { ...d, labels: { ...d.labels } } },
+      },
     });
-    const live: Live = { address, client, stream, sessionId: '', periodMs: 0 };
+    const live: Live = { address, stream, sessionId: '', periodMs: 0 };
     this.live = live;
     const timeoutMs = this.opts.connectTimeoutMs ?? 5000;
     const cancelTimeout = this.clock.setTimer(timeoutMs, () => {
@@ -307,11 +314,19 @@ export class AgentSession {
     });
     stream.on('data', (m: pb.SessionResponse) => {
       if (this.live !== live) return;
-      if (m.message?.$case === 'started') {
+      const msg = m.message;
+      if (msg?.$case === 'started') {
         cancelTimeout();
-        this.started(live, m.message.value);
-      } else if (m.message?.$case === 'assignments' && live.sessionId !== '') {
-        this.opts.executor.assignments(fromWire(m.message.value));
+        this.started(live, msg.value);
+      } else if (live.sessionId === '') {
+        return;
+      } else if (msg?.$case === 'assignments') {
+        this.opts.executor.assignments(fromWire(msg.value));
+      } else if (msg?.$case === 'heartbeat') {
+        live.periodMs = msg.value.periodMs;
+        if (msg.value.managers.length > 0) this.managers = [...msg.value.managers];
+      } else if (msg?.$case === 'status') {
+        this.acknowledged(msg.value);
       }
     });
     stream.on('error', (e: ServiceError) => {
@@ -378,32 +393,14 @@ export class AgentSession {
     this.cancelHeartbeat?.();
     // Once per period, 0–20 % early: the jitter keeps a thousand agents that (re)connected
     // together from heartbeating in step, and the manager's grace (3 periods by default) absorbs
-    // a slow round trip or a lost beat. Twice per period would double the leader's load.
+    // a slow round trip or a lost beat. Twice per period would double the leader's load. The
+    // period is the latest the manager gave (its ack of the previous beat).
     const waitMs = Math.max(1, live.periodMs * (1 - 0.2 * this.random()));
     this.cancelHeartbeat = this.clock.setTimer(waitMs, () => {
       this.cancelHeartbeat = null;
-      live.client.heartbeat(
-        { nodeId: this.nodeId, sessionId: live.sessionId },
-        new Metadata(),
-        // A real-time deadline: gRPC compares it with the wall clock, not the injected one.
-        { deadline: Date.now() + Math.max(live.periodMs, 1000) },
-        (err, res) => {
-          if (this.live !== live) return;
-          if (err === null) {
-            live.periodMs = res.periodMs;
-            if (res.managers.length > 0) this.managers = [...res.managers];
-            this.scheduleHeartbeat(live);
-          } else if (err.code === grpcStatus.NOT_FOUND || err.code === grpcStatus.UNAVAILABLE) {
-            // NOT_FOUND here is the session, not the node: open a new one.
-            this.lost(live, err, leaderHint(err));
-          } else {
-            // A slow answer (DEADLINE_EXCEEDED under load) is no reason to reconnect: a thousand
-            // agents re-registering at once would only add load. The grace period decides.
-            this.log(`${this.opts.description.hostname}: heartbeat: ${err.message}`);
-            this.scheduleHeartbeat(live);
-          }
-        },
-      );
+      if (this.live !== live) return;
+      live.stream.write({ message: { $case: 'heartbeat', value: {} } });
+      this.scheduleHeartbeat(live);
     });
   }
 
@@ -411,47 +408,52 @@ export class AgentSession {
 
   /** Not recorded: back to pending unless a later report for the same task came meanwhile. */
   private requeueInflight(): void {
-    for (const u of this.inflight ?? []) {
-      if (!this.pending.has(u.taskId)) this.pending.set(u.taskId, u);
-    }
+    const f = this.inflight;
+    if (f === null) return;
     this.inflight = null;
+    f.cancelDeadline();
+    for (const u of f.updates) if (!this.pending.has(u.taskId)) this.pending.set(u.taskId, u);
   }
 
   private flush(): void {
     const live = this.live;
     if (this.frozen || live === null || live.sessionId === '' || this.inflight !== null) return;
     if (this.pending.size === 0) return;
-    const batch: pb.TaskStatusUpdate[] = [];
+    const updates: pb.TaskStatusUpdate[] = [];
     for (const [id, u] of this.pending) {
-      if (batch.length >= this.batchItems) break;
-      batch.push(u);
+      if (updates.length >= this.batchItems) break;
+      updates.push(u);
       this.pending.delete(id);
     }
-    this.inflight = batch;
-    live.client.updateTaskStatus(
-      { nodeId: this.nodeId, sessionId: live.sessionId, updates: batch },
-      new Metadata(),
-      // Answered after a commit; a manager that never answers must not hold the reports.
-      { deadline: Date.now() + statusDeadlineMs },
-      (err) => {
-        if (this.inflight !== batch) return;
-        if (err === null) {
-          this.inflight = null;
-          this.statusAttempt = 0;
-          this.flush();
-          return;
-        }
-        this.requeueInflight();
-        this.log(`${this.opts.description.hostname}: status not acknowledged: ${err.message}`);
-        if (err.code === grpcStatus.NOT_FOUND && this.live === live) {
-          this.lost(live, err);
-          return;
-        }
-        // The next session flushes too; meanwhile retry on this one after a backoff.
-        this.after(backoffMs(this.statusAttempt++, this.random, this.opts.backoff), () => {
-          this.flush();
-        });
-      },
-    );
+    const seq = ++this.statusSeq;
+    // Acknowledged after a commit; a manager that never answers must not hold the reports.
+    const cancelDeadline = this.clock.setTimer(statusDeadlineMs, () => {
+      if (this.inflight?.seq === seq) {
+        this.notRecorded(`no acknowledgement within ${statusDeadlineMs} ms`);
+      }
+    });
+    this.inflight = { seq, updates, cancelDeadline };
+    live.stream.write({ message: { $case: 'status', value: { seq, updates } } });
+  }
+
+  private acknowledged(ack: pb.StatusAck): void {
+    if (this.inflight?.seq !== ack.seq) return;
+    if (ack.error !== '') {
+      this.notRecorded(ack.error);
+      return;
+    }
+    this.inflight.cancelDeadline();
+    this.inflight = null;
+    this.statusAttempt = 0;
+    this.flush();
+  }
+
+  /** Requeued; retried on this session after a backoff (a new session flushes at once). */
+  private notRecorded(why: string): void {
+    this.requeueInflight();
+    this.log(`${this.opts.description.hostname}: status not acknowledged: ${why}`);
+    this.after(backoffMs(this.statusAttempt++, this.random, this.opts.backoff), () => {
+      this.flush();
+    });
   }
 }

@@ -4,6 +4,8 @@ import { MemoryStore, StoreWriter } from '../store/index.js';
 import { FakeProposer, makeNode, makeService, makeTask } from '../store/test-fixtures.js';
 import { Dispatcher, LEADER_ADDRESS_METADATA } from './dispatcher.js';
 import { HollowAgent } from '../../agent/hollow/hollow-agent.js';
+import { waitFor as poll } from '../../bench/lib/wait.js';
+import type * as pb from '../../proto/gen/dispatcher.js';
 import { setup, taskState, waitFor, type Harness } from './test-harness.js';
 
 const agent = (h: Harness, hostname: string, nodeId?: string): HollowAgent =>
@@ -40,6 +42,12 @@ test('dispatcher: an assigned task reaches running, then shutdown when desired',
     await assignTask(h, 't1', a.nodeId);
     await waitFor(h.store, () => taskState(h.store, 't1') === 'running');
     t.is(taskState(h.store, 't1'), 'running');
+    // Two event-loop turns: whatever the dispatcher sends for that write has gone out. Then t2,
+    // which the agent must see after anything sent for t1.
+    for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
+    await assignTask(h, 't2', a.nodeId);
+    await poll(() => a.tasks.has('t2'), { what: 't2 received', timeoutMs: 10_000 });
+    t.is(a.assignmentMessages, 3, 'the full set, t1, t2: t1 reported running was not echoed');
     const task = h.store.get('task', 't1')!;
     const o = await h.writer.submit([
       { op: 'update', kind: 'task', object: { ...task, desiredState: 'shutdown' } },
@@ -47,6 +55,8 @@ test('dispatcher: an assigned task reaches running, then shutdown when desired',
     t.true(o.ok);
     await waitFor(h.store, () => taskState(h.store, 't1') === 'shutdown');
     t.is(taskState(h.store, 't1'), 'shutdown');
+    // A desired state does travel (the agent shut t1 down), then its removal.
+    await poll(() => !a.tasks.has('t1'), { what: 't1 removed', timeoutMs: 10_000 });
   } finally {
     await h.close();
   }
@@ -126,24 +136,19 @@ test('dispatcher: an unknown node id is refused', async (t) => {
   }
 });
 
-const report = (
-  h: Harness,
+/** Reports through the agent's own session, one after another, each until acknowledged. */
+const report = async (
   a: HollowAgent,
-  updates: readonly { taskId: string; state: string }[],
-): Promise<void> =>
-  new Promise((resolve, reject) => {
-    h.client.updateTaskStatus(
-      {
-        nodeId: a.nodeId,
-        sessionId: a.session.sessionId,
-        updates: updates.map((u) => ({ ...u, timestampMs: 1, message: 'test' })),
-      },
-      (err) => {
-        if (err !== null) reject(err);
-        else resolve();
-      },
-    );
-  });
+  updates: readonly { taskId: string; state: Task['status']['state'] }[],
+): Promise<void> => {
+  for (const u of updates) {
+    a.session.report(u.taskId, { state: u.state, message: 'test' });
+    await poll(() => a.session.unacknowledged === 0, {
+      what: 'the report acknowledged',
+      timeoutMs: 10_000,
+    });
+  }
+};
 
 test('dispatcher: updates for another node’s task are ignored', async (t) => {
   const h = await setup();
@@ -158,8 +163,8 @@ test('dispatcher: updates for another node’s task are ignored', async (t) => {
     await waitFor(h.store, () => taskState(h.store, 't2') === 'running');
     // b claims a's task failed; then a marker update from b on nothing at all.
     const writes = h.dispatcher.statusWrites;
-    await report(h, b, [{ taskId: 't1', state: 'failed' }]);
-    await report(h, a, [{ taskId: 't2', state: 'complete' }]);
+    await report(b, [{ taskId: 't1', state: 'failed' }]);
+    await report(a, [{ taskId: 't2', state: 'complete' }]);
     await waitFor(h.store, () => taskState(h.store, 't2') === 'complete');
     t.true(h.dispatcher.statusWrites > writes);
     t.is(taskState(h.store, 't1'), 'running');
@@ -175,15 +180,15 @@ test('dispatcher: a task state never moves backwards', async (t) => {
     await a.start();
     await assignTask(h, 't1', a.nodeId);
     await waitFor(h.store, () => taskState(h.store, 't1') === 'running');
-    // Backwards in one batch (ignored), then forward to a terminal state, then back again.
-    await report(h, a, [
+    // Backwards (ignored), then forward to a terminal state, then back again.
+    await report(a, [
       { taskId: 't1', state: 'starting' },
       { taskId: 't1', state: 'failed' },
       { taskId: 't1', state: 'running' },
     ]);
     await waitFor(h.store, () => taskState(h.store, 't1') === 'failed');
-    await report(h, a, [{ taskId: 't1', state: 'accepted' }]);
-    await report(h, a, [{ taskId: 't1', state: 'complete' }]);
+    await report(a, [{ taskId: 't1', state: 'accepted' }]);
+    await report(a, [{ taskId: 't1', state: 'complete' }]);
     await assignTask(h, 't2', a.nodeId);
     await waitFor(h.store, () => taskState(h.store, 't2') === 'running');
     t.is(taskState(h.store, 't1'), 'failed');
@@ -209,15 +214,17 @@ test('dispatcher: a newer session for the same node ends the older one', async (
   }
 });
 
-test('dispatcher: heartbeats and status from an unknown session are refused', async (t) => {
+test('dispatcher: a session must open before it heartbeats or reports', async (t) => {
   const h = await setup();
   try {
-    const err = await new Promise<Error | null>((resolve) => {
-      h.client.heartbeat({ nodeId: 'x', sessionId: 'y' }, (e) => {
-        resolve(e);
-      });
+    const call = h.client.session();
+    const err = await new Promise<Error & { code?: number }>((resolve) => {
+      call.on('error', resolve);
+      call.on('data', () => undefined);
+      call.write({ message: { $case: 'heartbeat', value: {} } } satisfies pb.SessionRequest);
     });
-    t.regex(err?.message ?? '', /NOT_FOUND|no session/);
+    t.is(err.code, 3);
+    t.regex(err.message, /must be open/);
   } finally {
     await h.close();
   }
@@ -277,15 +284,31 @@ test('dispatcher: a status report is answered only once written, and a failed wr
     },
   });
   try {
-    const a = agent(h, 'host-a');
+    const lines: string[] = [];
+    const a = h.track(
+      new HollowAgent({
+        client: h.client,
+        hostname: 'host-a',
+        backoff: { baseMs: 10, maxMs: 50 },
+        log: (line) => lines.push(line),
+      }),
+    );
     await a.start();
     await assignTask(h, 't1', a.nodeId);
     await waitFor(h.store, () => taskState(h.store, 't1') === 'running');
     failing = true;
-    const err = await t.throwsAsync(report(h, a, [{ taskId: 't1', state: 'complete' }]));
-    t.regex(err.message, /UNAVAILABLE|not written/);
+    a.session.report('t1', { state: 'complete', message: 'test' });
+    await poll(() => lines.some((l) => /status not acknowledged: .*proposal dropped/.test(l)), {
+      what: 'the failed write refused',
+      timeoutMs: 10_000,
+    });
+    t.true(a.session.unacknowledged > 0, 'kept to resend');
+    t.is(taskState(h.store, 't1'), 'running');
     failing = false;
-    await report(h, a, [{ taskId: 't1', state: 'complete' }]);
+    await poll(() => a.session.unacknowledged === 0, {
+      what: 'the report resent and recorded',
+      timeoutMs: 10_000,
+    });
     // Answered after the commit: the state is already in the store.
     t.is(taskState(h.store, 't1'), 'complete');
   } finally {
@@ -303,12 +326,12 @@ test('dispatcher: a manager not running the dispatcher names the leader', async 
   });
   const err = await new Promise<{ code?: number; metadata?: { get(k: string): unknown[] } }>(
     (resolve) => {
-      d.service.heartbeat(
-        { request: { nodeId: 'n', sessionId: 's' } } as never,
-        ((e: never) => {
+      d.service.session({
+        emit: (_event: string, e: never) => {
           resolve(e);
-        }) as never,
-      );
+          return true;
+        },
+      } as never);
     },
   );
   t.is(err.code, 14);

@@ -1,13 +1,14 @@
 // The dispatcher: the manager side of the agent protocol (proto/dispatcher.proto). Owns agent
-// sessions, the in-memory heartbeat deadlines (never replicated), marking silent nodes down and
-// their tasks orphaned, streaming each node its assignments from store events (and which of its
-// finished tasks the store still keeps, so agents drop the logs of pruned ones), and batching
-// agents' task status reports into store transactions (acknowledged once committed). Leader-only:
-// its RPCs answer UNAVAILABLE — naming the leader when known — unless run(signal) is running;
-// aborting the signal ends every session.
+// sessions (one bidirectional stream per node: registration, heartbeats and status reports in,
+// assignments and acknowledgements out), the in-memory heartbeat deadlines (never replicated),
+// marking silent nodes down and their tasks orphaned, streaming each node its assignments from
+// store events (and which of its finished tasks the store still keeps, so agents drop the logs
+// of pruned ones), and batching agents' task status reports into store transactions (acknowledged
+// once committed). Leader-only: a session opened elsewhere ends UNAVAILABLE — naming the leader
+// when known — unless run(signal) is running; aborting the signal ends every session.
 import { systemClock, type Clock } from '../../common/clock.js';
 import { randomUUID } from 'node:crypto';
-import { Metadata, status as grpcStatus, type ServerWritableStream } from '@grpc/grpc-js';
+import { Metadata, status as grpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import {
   canMoveTo,
   defaultClusterSpec,
@@ -101,7 +102,7 @@ const toGrpc = (e: unknown): GrpcStatus => {
 };
 
 /**
- * The not-leader answer without an Error: a deposed leader gets every agent's heartbeats until
+ * The not-leader answer without an Error: a deposed leader gets every agent's reconnection until
  * they move, and capturing a stack trace for each was measurable (docs/dispatcher.md).
  */
 const notLeaderStatus = (leader: string): GrpcStatus =>
@@ -131,7 +132,7 @@ const isHealthChange = (from: TaskStatus, to: TaskStatus): boolean =>
   to.health !== from.health &&
   to.timestamp >= from.timestamp;
 
-/** A status RPC waiting for the transactions that hold its updates. */
+/** A status report waiting for the transactions that hold its updates. */
 interface StatusWaiter {
   remaining: number;
   settled: boolean;
@@ -139,12 +140,17 @@ interface StatusWaiter {
   readonly reject: (e: Error) => void;
 }
 
+type SessionCall = ServerDuplexStream<pb.SessionRequest, pb.SessionResponse>;
+
 interface Session {
   readonly id: string;
   readonly nodeId: NodeId;
-  readonly call: ServerWritableStream<pb.SessionRequest, pb.SessionResponse>;
-  /** Task id → store version last sent, so a replayed event is not sent twice. */
-  readonly sent: Map<string, number>;
+  readonly call: SessionCall;
+  /**
+   * Task id → the store version the agent's copy is at, so a replayed event is not sent twice,
+   * and the desired state it was sent with (see route).
+   */
+  readonly sent: Map<string, { version: number; desired: TaskState }>;
   readonly pendingUpdated: Map<string, Task>;
   readonly pendingRemoved: Set<string>;
   /** This node's tasks deleted from the store since the last message (any state). */
@@ -219,37 +225,7 @@ export class Dispatcher {
           call.emit('error', notLeaderStatus(this.addresses().leader));
           return;
         }
-        this.openSession(call).catch((e: unknown) => {
-          call.emit('error', toGrpc(e));
-        });
-      },
-      heartbeat: (call, callback) => {
-        if (!this.isActive()) {
-          callback(notLeaderStatus(this.addresses().leader));
-          return;
-        }
-        try {
-          callback(null, this.heartbeat(call.request));
-        } catch (e) {
-          callback(toGrpc(e));
-        }
-      },
-      updateTaskStatus: (call, callback) => {
-        if (!this.isActive()) {
-          callback(notLeaderStatus(this.addresses().leader));
-          return;
-        }
-        // Through a promise, so a refusal thrown at once takes the same path as a failed write.
-        Promise.resolve(call.request)
-          .then((req) => this.updateTaskStatus(req))
-          .then(
-            () => {
-              callback(null, {});
-            },
-            (e: unknown) => {
-              callback(toGrpc(e));
-            },
-          );
+        this.serve(call);
       },
     };
   }
@@ -376,20 +352,15 @@ export class Dispatcher {
     r.deadlines.set(nodeId, cancel);
   }
 
-  private heartbeat(req: pb.HeartbeatRequest): pb.HeartbeatResponse {
-    const r = this.active();
-    const s = r.sessions.get(req.nodeId as NodeId);
-    if (s?.id !== req.sessionId) {
-      throw new DispatcherError(
-        'unknown-session',
-        `no session ${req.sessionId} for node ${req.nodeId}`,
-      );
-    }
+  private heartbeat(s: Session): void {
+    const r = this.running;
+    // A session replaced or ended meanwhile: its node's deadline belongs to the newer one.
+    if (r === null || r.signal.aborted || r.sessions.get(s.nodeId) !== s) return;
     this.armDeadline(r, s.nodeId);
-    return {
-      periodMs: this.heartbeatTimes().periodMs,
-      managers: [...this.addresses().managers],
-    };
+    this.send(s, {
+      $case: 'heartbeat',
+      value: { periodMs: this.heartbeatTimes().periodMs, managers: [...this.addresses().managers] },
+    });
   }
 
   /** Node → down and its unfinished tasks → orphaned (the orchestrator replaces them). */
@@ -443,17 +414,48 @@ export class Dispatcher {
 
   // ---- sessions -----------------------------------------------------------------------------
 
-  private async openSession(
-    call: ServerWritableStream<pb.SessionRequest, pb.SessionResponse>,
-  ): Promise<void> {
+  /** One agent's stream: `open` first, then heartbeats and status reports in any order. */
+  private serve(call: SessionCall): void {
+    let session: Session | null = null;
+    let opening = false;
+    const refuse = (e: unknown): void => {
+      if (session !== null) session.closed = true;
+      if (!call.cancelled) call.emit('error', toGrpc(e));
+    };
+    call.on('data', (m: pb.SessionRequest) => {
+      const msg = m.message;
+      if (msg?.$case === 'open') {
+        if (opening) {
+          refuse(new DispatcherError('invalid', 'a session is opened once'));
+          return;
+        }
+        opening = true;
+        this.openSession(call, msg.value).then((s) => {
+          session = s;
+        }, refuse);
+      } else if (session === null) {
+        refuse(new DispatcherError('invalid', 'the first request of a session must be open'));
+      } else if (msg?.$case === 'heartbeat') {
+        this.heartbeat(session);
+      } else if (msg?.$case === 'status') {
+        this.report(session, msg.value);
+      }
+    });
+    // The agent closed its side: the session is over (it reconnects if it wants one).
+    call.on('end', () => {
+      if (session !== null) this.dropSession(session);
+      if (!call.cancelled) call.end();
+    });
+  }
+
+  private async openSession(call: SessionCall, req: pb.SessionOpen): Promise<Session | null> {
     const r = this.active();
-    const req = call.request;
     const d = req.description;
     if (d === undefined || d.hostname === '') {
       throw new DispatcherError('invalid', 'a session needs a node description with a hostname');
     }
     const nodeId = await this.register(req.nodeId as NodeId, d);
-    if (r.signal.aborted || call.cancelled) return;
+    if (r.signal.aborted || call.cancelled) return null;
     const previous = r.sessions.get(nodeId);
     if (previous !== undefined) {
       // ABORTED, not UNAVAILABLE: two agents claiming one node would otherwise take turns.
@@ -472,22 +474,32 @@ export class Dispatcher {
     };
     r.sessions.set(nodeId, s);
     call.on('cancelled', () => {
-      s.closed = true;
-      if (r.sessions.get(nodeId) === s) r.sessions.delete(nodeId);
+      this.dropSession(s);
     });
     this.armDeadline(r, nodeId);
-    call.write({
-      message: {
-        $case: 'started',
-        value: {
-          sessionId: s.id,
-          nodeId,
-          heartbeatPeriodMs: this.heartbeatTimes().periodMs,
-          managers: [...this.addresses().managers],
-        },
+    this.send(s, {
+      $case: 'started',
+      value: {
+        sessionId: s.id,
+        nodeId,
+        heartbeatPeriodMs: this.heartbeatTimes().periodMs,
+        managers: [...this.addresses().managers],
       },
     });
     this.sendFull(s);
+    return s;
+  }
+
+  private dropSession(s: Session): void {
+    s.closed = true;
+    const r = this.running;
+    if (r !== null && r.sessions.get(s.nodeId) === s) r.sessions.delete(s.nodeId);
+  }
+
+  /** Writes to a session still open (a stream the agent cancelled must not be written to). */
+  private send(s: Session, message: pb.SessionResponse['message']): void {
+    if (s.closed || s.call.cancelled) return;
+    s.call.write({ message });
   }
 
   /** Creates the node on first contact, else refreshes its description and marks it ready. */
@@ -554,14 +566,12 @@ export class Dispatcher {
         retained.push(t.meta.id);
         continue;
       }
-      s.sent.set(t.meta.id, t.meta.version);
+      s.sent.set(t.meta.id, { version: t.meta.version, desired: t.desiredState });
       updated.push({ taskId: t.meta.id, taskJson: JSON.stringify(t) });
     }
-    s.call.write({
-      message: {
-        $case: 'assignments',
-        value: { full: true, updated, removed: [], retained, pruned: [], tracksHistory: true },
-      },
+    this.send(s, {
+      $case: 'assignments',
+      value: { full: true, updated, removed: [], retained, pruned: [], tracksHistory: true },
     });
   }
 
@@ -589,17 +599,24 @@ export class Dispatcher {
     const s = r.sessions.get(t.nodeId);
     if (s === undefined || s.closed) return;
     const id = t.meta.id;
-    const sentAt = s.sent.get(id);
+    const sent = s.sent.get(id);
     // Events already covered by the full set the session started with.
-    if (sentAt !== undefined && sentAt >= e.version) return;
+    if (sent !== undefined && sent.version >= e.version) return;
     const deleted = e.type === 'delete';
     // Any deleted task of this node, assigned or not: its history is gone, and so may its logs.
     if (deleted) s.pendingPruned.add(id);
     if (!deleted && isAssignment(t)) {
-      s.sent.set(id, e.version);
+      s.sent.set(id, { version: e.version, desired: t.desiredState });
       s.pendingRemoved.delete(id);
+      // The agent has this task and what it acts on (spec, node and networks never change once
+      // assigned; the desired state may): a status change is mostly its own report coming back,
+      // and echoing every one doubled the assignment traffic (10,000 tasks reported running meant
+      // 10,000 more task JSONs written and parsed). A status that ends the task still arrives
+      // as `removed`.
+      if (sent !== undefined && sent.desired === t.desiredState && !s.pendingUpdated.has(id))
+        return;
       s.pendingUpdated.set(id, t);
-    } else if (sentAt !== undefined) {
+    } else if (sent !== undefined) {
       s.sent.delete(id);
       s.pendingUpdated.delete(id);
       s.pendingRemoved.add(id);
@@ -629,31 +646,38 @@ export class Dispatcher {
     s.pendingUpdated.clear();
     s.pendingRemoved.clear();
     s.pendingPruned.clear();
-    s.call.write({
-      message: {
-        $case: 'assignments',
-        value: { full: false, updated, removed, retained: [], pruned, tracksHistory: false },
-      },
+    this.send(s, {
+      $case: 'assignments',
+      value: { full: false, updated, removed, retained: [], pruned, tracksHistory: false },
     });
   }
 
   // ---- task status --------------------------------------------------------------------------
 
   /**
-   * Queues a batch of reports and resolves once every transaction holding them has committed:
-   * acknowledging at queue time would lose reports whenever a write fails to replicate or
-   * leadership moves before the batch is written, since the agent would not resend them.
+   * Queues a report's updates and acknowledges it once every transaction holding them has
+   * committed: acknowledging at queue time would lose reports whenever a write fails to replicate
+   * or leadership moves before the batch is written, since the agent would not resend them.
    */
-  private updateTaskStatus(req: pb.UpdateTaskStatusRequest): Promise<void> {
-    const r = this.active();
-    const nodeId = req.nodeId as NodeId;
-    if (r.sessions.get(nodeId)?.id !== req.sessionId) {
-      throw new DispatcherError(
-        'unknown-session',
-        `no session ${req.sessionId} for node ${nodeId}`,
+  private report(s: Session, report: pb.StatusReport): void {
+    const ack = (error: string): void => {
+      this.send(s, { $case: 'status', value: { seq: report.seq, error } });
+    };
+    Promise.resolve()
+      .then(() => this.queueStatus(s.nodeId, report.updates))
+      .then(
+        () => {
+          ack('');
+        },
+        (e: unknown) => {
+          ack(e instanceof Error ? e.message : String(e));
+        },
       );
-    }
-    for (const u of req.updates) {
+  }
+
+  private queueStatus(nodeId: NodeId, updates: readonly pb.TaskStatusUpdate[]): Promise<void> {
+    const r = this.active();
+    for (const u of updates) {
       if (!taskStates.has(u.state)) {
         throw new DispatcherError('invalid', `task ${u.taskId}: unknown state ${u.state}`);
       }
@@ -661,15 +685,10 @@ export class Dispatcher {
         throw new DispatcherError('invalid', `task ${u.taskId}: unknown health ${u.health}`);
       }
     }
-    if (req.updates.length === 0) return Promise.resolve();
+    if (updates.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const waiter: StatusWaiter = {
-        remaining: req.updates.length,
-        settled: false,
-        resolve,
-        reject,
-      };
-      for (const u of req.updates) {
+      const waiter: StatusWaiter = { remaining: updates.length, settled: false, resolve, reject };
+      for (const u of updates) {
         const status: TaskStatus = {
           state: u.state as TaskState,
           timestamp: u.timestampMs,
@@ -732,7 +751,13 @@ export class Dispatcher {
       const next = statusChanges((id) => s.get('task', id), batch);
       return next.length === 0
         ? null
-        : next.map((object): Change => ({ op: 'update', kind: 'task', object }));
+        : next.map((t): Change => ({
+            op: 'patch',
+            kind: 'task',
+            id: t.meta.id,
+            version: t.meta.version,
+            set: { status: t.status },
+          }));
     });
     if (o === null) return;
     if (!o.ok) throw new Error(o.message);

@@ -10,14 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
-  type ClientReadableStream,
-  type ClientUnaryCall,
-  type handleServerStreamingCall,
-  type handleUnaryCall,
+  type handleBidiStreamingCall,
   makeGenericClientConstructor,
   type Metadata,
-  type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 
@@ -41,10 +38,35 @@ export interface NodeDescription_LabelsEntry {
   value: string;
 }
 
-export interface SessionRequest {
+export interface SessionOpen {
   /** Empty on first contact: the dispatcher allocates one and returns it in SessionStarted. */
   nodeId: string;
   description: NodeDescription | undefined;
+}
+
+/**
+ * Keeps the node ready; the next must come within the period last given (`started` or an ack).
+ * Kept in the leader's memory only.
+ */
+export interface Heartbeat {
+}
+
+/**
+ * A batch of observed task states. Acknowledged (StatusAck with the same seq) only once the
+ * store transaction holding them has committed; not recorded (an ack with an error, or the
+ * session ending first): resend (a resent update is idempotent). Updates for tasks not assigned
+ * to this node, or that would move a state backwards, are ignored (and still acknowledged).
+ */
+export interface StatusReport {
+  seq: number;
+  updates: TaskStatusUpdate[];
+}
+
+export interface SessionRequest {
+  message: { $case: "open"; value: SessionOpen } | { $case: "heartbeat"; value: Heartbeat } | {
+    $case: "status";
+    value: StatusReport;
+  } | undefined;
 }
 
 export interface SessionStarted {
@@ -88,25 +110,28 @@ export interface Assignments {
   tracksHistory: boolean;
 }
 
+export interface HeartbeatAck {
+  /** Send the next heartbeat within this many milliseconds. */
+  periodMs: number;
+  /** The current manager addresses (membership may have changed since the session started). */
+  managers: string[];
+}
+
+export interface StatusAck {
+  seq: number;
+  /** Empty: recorded. Otherwise why not (the agent resends later). */
+  error: string;
+}
+
 export interface SessionResponse {
   message:
     | //
     /** Always the first message of a session. */
     { $case: "started"; value: SessionStarted }
     | { $case: "assignments"; value: Assignments }
+    | { $case: "heartbeat"; value: HeartbeatAck }
+    | { $case: "status"; value: StatusAck }
     | undefined;
-}
-
-export interface HeartbeatRequest {
-  nodeId: string;
-  sessionId: string;
-}
-
-export interface HeartbeatResponse {
-  /** Send the next heartbeat within this many milliseconds. */
-  periodMs: number;
-  /** The current manager addresses (membership may have changed since the session started). */
-  managers: string[];
 }
 
 export interface TaskStatusUpdate {
@@ -124,15 +149,6 @@ export interface TaskStatusUpdate {
    * task has no health check. A change of health alone (same state) is written too.
    */
   health?: string | undefined;
-}
-
-export interface UpdateTaskStatusRequest {
-  nodeId: string;
-  sessionId: string;
-  updates: TaskStatusUpdate[];
-}
-
-export interface UpdateTaskStatusResponse {
 }
 
 function createBaseNodeDescription(): NodeDescription {
@@ -419,12 +435,12 @@ export const NodeDescription_LabelsEntry: MessageFns<NodeDescription_LabelsEntry
   },
 };
 
-function createBaseSessionRequest(): SessionRequest {
+function createBaseSessionOpen(): SessionOpen {
   return { nodeId: "", description: undefined };
 }
 
-export const SessionRequest: MessageFns<SessionRequest> = {
-  encode(message: SessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const SessionOpen: MessageFns<SessionOpen> = {
+  encode(message: SessionOpen, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.nodeId !== "") {
       writer.uint32(10).string(message.nodeId);
     }
@@ -434,7 +450,7 @@ export const SessionRequest: MessageFns<SessionRequest> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): SessionRequest {
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionOpen {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -443,7 +459,7 @@ export const SessionRequest: MessageFns<SessionRequest> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseSessionRequest();
+      const message = createBaseSessionOpen();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -475,7 +491,7 @@ export const SessionRequest: MessageFns<SessionRequest> = {
     }
   },
 
-  fromJSON(object: any): SessionRequest {
+  fromJSON(object: any): SessionOpen {
     return {
       nodeId: isSet(object.nodeId)
         ? globalThis.String(object.nodeId)
@@ -486,7 +502,7 @@ export const SessionRequest: MessageFns<SessionRequest> = {
     };
   },
 
-  toJSON(message: SessionRequest): unknown {
+  toJSON(message: SessionOpen): unknown {
     const obj: any = {};
     if (message.nodeId !== "") {
       obj.nodeId = message.nodeId;
@@ -497,15 +513,276 @@ export const SessionRequest: MessageFns<SessionRequest> = {
     return obj;
   },
 
+  create(base?: DeepPartial<SessionOpen>): SessionOpen {
+    return SessionOpen.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SessionOpen>): SessionOpen {
+    const message = createBaseSessionOpen();
+    message.nodeId = object.nodeId ?? "";
+    message.description = (object.description !== undefined && object.description !== null)
+      ? NodeDescription.fromPartial(object.description)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseHeartbeat(): Heartbeat {
+  return {};
+}
+
+export const Heartbeat: MessageFns<Heartbeat> = {
+  encode(_: Heartbeat, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Heartbeat {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeat();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): Heartbeat {
+    return {};
+  },
+
+  toJSON(_: Heartbeat): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<Heartbeat>): Heartbeat {
+    return Heartbeat.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<Heartbeat>): Heartbeat {
+    const message = createBaseHeartbeat();
+    return message;
+  },
+};
+
+function createBaseStatusReport(): StatusReport {
+  return { seq: 0, updates: [] };
+}
+
+export const StatusReport: MessageFns<StatusReport> = {
+  encode(message: StatusReport, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0) {
+      writer.uint32(8).uint64(message.seq);
+    }
+    for (const v of message.updates) {
+      TaskStatusUpdate.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StatusReport {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStatusReport();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.updates.push(TaskStatusUpdate.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StatusReport {
+    return {
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+      updates: globalThis.Array.isArray(object?.updates)
+        ? object.updates.map((e: any) => TaskStatusUpdate.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: StatusReport): unknown {
+    const obj: any = {};
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
+    if (message.updates?.length) {
+      obj.updates = message.updates.map((e) => TaskStatusUpdate.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StatusReport>): StatusReport {
+    return StatusReport.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StatusReport>): StatusReport {
+    const message = createBaseStatusReport();
+    message.seq = object.seq ?? 0;
+    message.updates = object.updates?.map((e) => TaskStatusUpdate.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSessionRequest(): SessionRequest {
+  return { message: undefined };
+}
+
+export const SessionRequest: MessageFns<SessionRequest> = {
+  encode(message: SessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.message?.$case) {
+      case "open":
+        SessionOpen.encode(message.message.value, writer.uint32(10).fork()).join();
+        break;
+      case "heartbeat":
+        Heartbeat.encode(message.message.value, writer.uint32(18).fork()).join();
+        break;
+      case "status":
+        StatusReport.encode(message.message.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SessionRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSessionRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.message = { $case: "open", value: SessionOpen.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = { $case: "heartbeat", value: Heartbeat.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = { $case: "status", value: StatusReport.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SessionRequest {
+    return {
+      message: isSet(object.open)
+        ? { $case: "open", value: SessionOpen.fromJSON(object.open) }
+        : isSet(object.heartbeat)
+        ? { $case: "heartbeat", value: Heartbeat.fromJSON(object.heartbeat) }
+        : isSet(object.status)
+        ? { $case: "status", value: StatusReport.fromJSON(object.status) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: SessionRequest): unknown {
+    const obj: any = {};
+    if (message.message?.$case === "open") {
+      obj.open = SessionOpen.toJSON(message.message.value);
+    } else if (message.message?.$case === "heartbeat") {
+      obj.heartbeat = Heartbeat.toJSON(message.message.value);
+    } else if (message.message?.$case === "status") {
+      obj.status = StatusReport.toJSON(message.message.value);
+    }
+    return obj;
+  },
+
   create(base?: DeepPartial<SessionRequest>): SessionRequest {
     return SessionRequest.fromPartial(base ?? {});
   },
   fromPartial(object: DeepPartial<SessionRequest>): SessionRequest {
     const message = createBaseSessionRequest();
-    message.nodeId = object.nodeId ?? "";
-    message.description = (object.description !== undefined && object.description !== null)
-      ? NodeDescription.fromPartial(object.description)
-      : undefined;
+    switch (object.message?.$case) {
+      case "open": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "open", value: SessionOpen.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "heartbeat": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "heartbeat", value: Heartbeat.fromPartial(object.message.value) };
+        }
+        break;
+      }
+      case "status": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "status", value: StatusReport.fromPartial(object.message.value) };
+        }
+        break;
+      }
+    }
     return message;
   },
 };
@@ -887,6 +1164,180 @@ export const Assignments: MessageFns<Assignments> = {
   },
 };
 
+function createBaseHeartbeatAck(): HeartbeatAck {
+  return { periodMs: 0, managers: [] };
+}
+
+export const HeartbeatAck: MessageFns<HeartbeatAck> = {
+  encode(message: HeartbeatAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.periodMs !== 0) {
+      writer.uint32(8).uint64(message.periodMs);
+    }
+    for (const v of message.managers) {
+      writer.uint32(18).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatAck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatAck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.periodMs = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.managers.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HeartbeatAck {
+    return {
+      periodMs: isSet(object.periodMs)
+        ? globalThis.Number(object.periodMs)
+        : isSet(object.period_ms)
+        ? globalThis.Number(object.period_ms)
+        : 0,
+      managers: globalThis.Array.isArray(object?.managers) ? object.managers.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: HeartbeatAck): unknown {
+    const obj: any = {};
+    if (message.periodMs !== 0) {
+      obj.periodMs = Math.round(message.periodMs);
+    }
+    if (message.managers?.length) {
+      obj.managers = message.managers;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<HeartbeatAck>): HeartbeatAck {
+    return HeartbeatAck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HeartbeatAck>): HeartbeatAck {
+    const message = createBaseHeartbeatAck();
+    message.periodMs = object.periodMs ?? 0;
+    message.managers = object.managers?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseStatusAck(): StatusAck {
+  return { seq: 0, error: "" };
+}
+
+export const StatusAck: MessageFns<StatusAck> = {
+  encode(message: StatusAck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0) {
+      writer.uint32(8).uint64(message.seq);
+    }
+    if (message.error !== "") {
+      writer.uint32(18).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StatusAck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStatusAck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StatusAck {
+    return {
+      seq: isSet(object.seq) ? globalThis.Number(object.seq) : 0,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+    };
+  },
+
+  toJSON(message: StatusAck): unknown {
+    const obj: any = {};
+    if (message.seq !== 0) {
+      obj.seq = Math.round(message.seq);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StatusAck>): StatusAck {
+    return StatusAck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StatusAck>): StatusAck {
+    const message = createBaseStatusAck();
+    message.seq = object.seq ?? 0;
+    message.error = object.error ?? "";
+    return message;
+  },
+};
+
 function createBaseSessionResponse(): SessionResponse {
   return { message: undefined };
 }
@@ -899,6 +1350,12 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         break;
       case "assignments":
         Assignments.encode(message.message.value, writer.uint32(18).fork()).join();
+        break;
+      case "heartbeat":
+        HeartbeatAck.encode(message.message.value, writer.uint32(26).fork()).join();
+        break;
+      case "status":
+        StatusAck.encode(message.message.value, writer.uint32(34).fork()).join();
         break;
     }
     return writer;
@@ -933,6 +1390,22 @@ export const SessionResponse: MessageFns<SessionResponse> = {
             message.message = { $case: "assignments", value: Assignments.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = { $case: "heartbeat", value: HeartbeatAck.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = { $case: "status", value: StatusAck.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -951,6 +1424,10 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         ? { $case: "started", value: SessionStarted.fromJSON(object.started) }
         : isSet(object.assignments)
         ? { $case: "assignments", value: Assignments.fromJSON(object.assignments) }
+        : isSet(object.heartbeat)
+        ? { $case: "heartbeat", value: HeartbeatAck.fromJSON(object.heartbeat) }
+        : isSet(object.status)
+        ? { $case: "status", value: StatusAck.fromJSON(object.status) }
         : undefined,
     };
   },
@@ -961,6 +1438,10 @@ export const SessionResponse: MessageFns<SessionResponse> = {
       obj.started = SessionStarted.toJSON(message.message.value);
     } else if (message.message?.$case === "assignments") {
       obj.assignments = Assignments.toJSON(message.message.value);
+    } else if (message.message?.$case === "heartbeat") {
+      obj.heartbeat = HeartbeatAck.toJSON(message.message.value);
+    } else if (message.message?.$case === "status") {
+      obj.status = StatusAck.toJSON(message.message.value);
     }
     return obj;
   },
@@ -983,189 +1464,19 @@ export const SessionResponse: MessageFns<SessionResponse> = {
         }
         break;
       }
-    }
-    return message;
-  },
-};
-
-function createBaseHeartbeatRequest(): HeartbeatRequest {
-  return { nodeId: "", sessionId: "" };
-}
-
-export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
-  encode(message: HeartbeatRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.nodeId !== "") {
-      writer.uint32(10).string(message.nodeId);
-    }
-    if (message.sessionId !== "") {
-      writer.uint32(18).string(message.sessionId);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseHeartbeatRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.nodeId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.sessionId = reader.string();
-            continue;
-          }
+      case "heartbeat": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "heartbeat", value: HeartbeatAck.fromPartial(object.message.value) };
         }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+        break;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): HeartbeatRequest {
-    return {
-      nodeId: isSet(object.nodeId)
-        ? globalThis.String(object.nodeId)
-        : isSet(object.node_id)
-        ? globalThis.String(object.node_id)
-        : "",
-      sessionId: isSet(object.sessionId)
-        ? globalThis.String(object.sessionId)
-        : isSet(object.session_id)
-        ? globalThis.String(object.session_id)
-        : "",
-    };
-  },
-
-  toJSON(message: HeartbeatRequest): unknown {
-    const obj: any = {};
-    if (message.nodeId !== "") {
-      obj.nodeId = message.nodeId;
-    }
-    if (message.sessionId !== "") {
-      obj.sessionId = message.sessionId;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<HeartbeatRequest>): HeartbeatRequest {
-    return HeartbeatRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<HeartbeatRequest>): HeartbeatRequest {
-    const message = createBaseHeartbeatRequest();
-    message.nodeId = object.nodeId ?? "";
-    message.sessionId = object.sessionId ?? "";
-    return message;
-  },
-};
-
-function createBaseHeartbeatResponse(): HeartbeatResponse {
-  return { periodMs: 0, managers: [] };
-}
-
-export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
-  encode(message: HeartbeatResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.periodMs !== 0) {
-      writer.uint32(8).uint64(message.periodMs);
-    }
-    for (const v of message.managers) {
-      writer.uint32(18).string(v!);
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseHeartbeatResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.periodMs = longToNumber(reader.uint64());
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.managers.push(reader.string());
-            continue;
-          }
+      case "status": {
+        if (object.message?.value !== undefined && object.message?.value !== null) {
+          message.message = { $case: "status", value: StatusAck.fromPartial(object.message.value) };
         }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
+        break;
       }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): HeartbeatResponse {
-    return {
-      periodMs: isSet(object.periodMs)
-        ? globalThis.Number(object.periodMs)
-        : isSet(object.period_ms)
-        ? globalThis.Number(object.period_ms)
-        : 0,
-      managers: globalThis.Array.isArray(object?.managers) ? object.managers.map((e: any) => globalThis.String(e)) : [],
-    };
-  },
-
-  toJSON(message: HeartbeatResponse): unknown {
-    const obj: any = {};
-    if (message.periodMs !== 0) {
-      obj.periodMs = Math.round(message.periodMs);
-    }
-    if (message.managers?.length) {
-      obj.managers = message.managers;
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<HeartbeatResponse>): HeartbeatResponse {
-    return HeartbeatResponse.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<HeartbeatResponse>): HeartbeatResponse {
-    const message = createBaseHeartbeatResponse();
-    message.periodMs = object.periodMs ?? 0;
-    message.managers = object.managers?.map((e) => e) || [];
     return message;
   },
 };
@@ -1331,305 +1642,57 @@ export const TaskStatusUpdate: MessageFns<TaskStatusUpdate> = {
   },
 };
 
-function createBaseUpdateTaskStatusRequest(): UpdateTaskStatusRequest {
-  return { nodeId: "", sessionId: "", updates: [] };
-}
-
-export const UpdateTaskStatusRequest: MessageFns<UpdateTaskStatusRequest> = {
-  encode(message: UpdateTaskStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.nodeId !== "") {
-      writer.uint32(10).string(message.nodeId);
-    }
-    if (message.sessionId !== "") {
-      writer.uint32(18).string(message.sessionId);
-    }
-    for (const v of message.updates) {
-      TaskStatusUpdate.encode(v!, writer.uint32(26).fork()).join();
-    }
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): UpdateTaskStatusRequest {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseUpdateTaskStatusRequest();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-          case 1: {
-            if (tag !== 10) {
-              break;
-            }
-
-            message.nodeId = reader.string();
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
-              break;
-            }
-
-            message.sessionId = reader.string();
-            continue;
-          }
-          case 3: {
-            if (tag !== 26) {
-              break;
-            }
-
-            message.updates.push(TaskStatusUpdate.decode(reader, reader.uint32()));
-            continue;
-          }
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(object: any): UpdateTaskStatusRequest {
-    return {
-      nodeId: isSet(object.nodeId)
-        ? globalThis.String(object.nodeId)
-        : isSet(object.node_id)
-        ? globalThis.String(object.node_id)
-        : "",
-      sessionId: isSet(object.sessionId)
-        ? globalThis.String(object.sessionId)
-        : isSet(object.session_id)
-        ? globalThis.String(object.session_id)
-        : "",
-      updates: globalThis.Array.isArray(object?.updates)
-        ? object.updates.map((e: any) => TaskStatusUpdate.fromJSON(e))
-        : [],
-    };
-  },
-
-  toJSON(message: UpdateTaskStatusRequest): unknown {
-    const obj: any = {};
-    if (message.nodeId !== "") {
-      obj.nodeId = message.nodeId;
-    }
-    if (message.sessionId !== "") {
-      obj.sessionId = message.sessionId;
-    }
-    if (message.updates?.length) {
-      obj.updates = message.updates.map((e) => TaskStatusUpdate.toJSON(e));
-    }
-    return obj;
-  },
-
-  create(base?: DeepPartial<UpdateTaskStatusRequest>): UpdateTaskStatusRequest {
-    return UpdateTaskStatusRequest.fromPartial(base ?? {});
-  },
-  fromPartial(object: DeepPartial<UpdateTaskStatusRequest>): UpdateTaskStatusRequest {
-    const message = createBaseUpdateTaskStatusRequest();
-    message.nodeId = object.nodeId ?? "";
-    message.sessionId = object.sessionId ?? "";
-    message.updates = object.updates?.map((e) => TaskStatusUpdate.fromPartial(e)) || [];
-    return message;
-  },
-};
-
-function createBaseUpdateTaskStatusResponse(): UpdateTaskStatusResponse {
-  return {};
-}
-
-export const UpdateTaskStatusResponse: MessageFns<UpdateTaskStatusResponse> = {
-  encode(_: UpdateTaskStatusResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    return writer;
-  },
-
-  decode(input: BinaryReader | Uint8Array, length?: number): UpdateTaskStatusResponse {
-    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
-    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
-    if (previousRecursionDepth >= 100) {
-      throw new globalThis.Error("protobuf decode recursion limit exceeded");
-    }
-    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
-    try {
-      const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseUpdateTaskStatusResponse();
-      while (reader.pos < end) {
-        const tag = reader.uint32();
-        switch (tag >>> 3) {
-        }
-        if ((tag & 7) === 4 || tag === 0) {
-          break;
-        }
-        reader.skip(tag & 7);
-      }
-      return message;
-    } finally {
-      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
-    }
-  },
-
-  fromJSON(_: any): UpdateTaskStatusResponse {
-    return {};
-  },
-
-  toJSON(_: UpdateTaskStatusResponse): unknown {
-    const obj: any = {};
-    return obj;
-  },
-
-  create(base?: DeepPartial<UpdateTaskStatusResponse>): UpdateTaskStatusResponse {
-    return UpdateTaskStatusResponse.fromPartial(base ?? {});
-  },
-  fromPartial(_: DeepPartial<UpdateTaskStatusResponse>): UpdateTaskStatusResponse {
-    const message = createBaseUpdateTaskStatusResponse();
-    return message;
-  },
-};
-
 export type DispatcherServiceService = typeof DispatcherServiceService;
 export const DispatcherServiceService = {
   /**
-   * Session registers the node (a new node id on first contact; the agent persists it and sends
-   * it back on every reconnect), then streams its assignments: first a full set, then changes.
-   * A newer session for the same node ends the older one with ABORTED (two agents claim one
-   * node: the newest wins; the older must not reconnect). UNAVAILABLE: not the leader (metadata
-   * `x-tug-leader-address` names the leader when known), or the session ended (leadership lost,
-   * heartbeat grace expired): reconnect.
+   * The first request must be `open`: it registers the node (a new node id on first contact; the
+   * agent persists it and sends it back on every reconnect); the first response is `started`,
+   * then a full set of assignments, then changes. A newer session for the same node ends the
+   * older one with ABORTED (two agents claim one node: the newest wins; the older must not
+   * reconnect). UNAVAILABLE: not the leader (metadata `x-tug-leader-address` names the leader
+   * when known), or the session ended (leadership lost, heartbeat grace expired): reconnect.
+   * NOT_FOUND: the node id is not known (removed): register anew. INVALID_ARGUMENT: a malformed
+   * request (no description, a request before `open`, an unknown task state).
    */
   session: {
     path: "/tug.dispatcher.v1.DispatcherService/Session" as const,
-    requestStream: false as const,
+    requestStream: true as const,
     responseStream: true as const,
     requestSerialize: (value: SessionRequest): Buffer => Buffer.from(SessionRequest.encode(value).finish()),
     requestDeserialize: (value: Buffer): SessionRequest => SessionRequest.decode(value),
     responseSerialize: (value: SessionResponse): Buffer => Buffer.from(SessionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SessionResponse => SessionResponse.decode(value),
   },
-  /**
-   * Heartbeat keeps the node ready; it must come again within the returned period. Kept in
-   * the leader's memory only. NOT_FOUND: the session is not (or no longer) known: reopen it.
-   * UNAVAILABLE: not the leader (with `x-tug-leader-address` when known).
-   */
-  heartbeat: {
-    path: "/tug.dispatcher.v1.DispatcherService/Heartbeat" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: HeartbeatRequest): Buffer => Buffer.from(HeartbeatRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): HeartbeatRequest => HeartbeatRequest.decode(value),
-    responseSerialize: (value: HeartbeatResponse): Buffer => Buffer.from(HeartbeatResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): HeartbeatResponse => HeartbeatResponse.decode(value),
-  },
-  /**
-   * UpdateTaskStatus reports a batch of observed task states; the dispatcher coalesces reports
-   * of many agents into store transactions and answers only once the transaction holding these
-   * updates has committed. Any error means "not recorded": resend (a resent update is
-   * idempotent). Updates for tasks not assigned to this node, or that would move a state
-   * backwards, are ignored (and still acknowledged).
-   */
-  updateTaskStatus: {
-    path: "/tug.dispatcher.v1.DispatcherService/UpdateTaskStatus" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: UpdateTaskStatusRequest): Buffer =>
-      Buffer.from(UpdateTaskStatusRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): UpdateTaskStatusRequest => UpdateTaskStatusRequest.decode(value),
-    responseSerialize: (value: UpdateTaskStatusResponse): Buffer =>
-      Buffer.from(UpdateTaskStatusResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): UpdateTaskStatusResponse => UpdateTaskStatusResponse.decode(value),
-  },
 } as const;
 
 export interface DispatcherServiceServer extends UntypedServiceImplementation {
   /**
-   * Session registers the node (a new node id on first contact; the agent persists it and sends
-   * it back on every reconnect), then streams its assignments: first a full set, then changes.
-   * A newer session for the same node ends the older one with ABORTED (two agents claim one
-   * node: the newest wins; the older must not reconnect). UNAVAILABLE: not the leader (metadata
-   * `x-tug-leader-address` names the leader when known), or the session ended (leadership lost,
-   * heartbeat grace expired): reconnect.
+   * The first request must be `open`: it registers the node (a new node id on first contact; the
+   * agent persists it and sends it back on every reconnect); the first response is `started`,
+   * then a full set of assignments, then changes. A newer session for the same node ends the
+   * older one with ABORTED (two agents claim one node: the newest wins; the older must not
+   * reconnect). UNAVAILABLE: not the leader (metadata `x-tug-leader-address` names the leader
+   * when known), or the session ended (leadership lost, heartbeat grace expired): reconnect.
+   * NOT_FOUND: the node id is not known (removed): register anew. INVALID_ARGUMENT: a malformed
+   * request (no description, a request before `open`, an unknown task state).
    */
-  session: handleServerStreamingCall<SessionRequest, SessionResponse>;
-  /**
-   * Heartbeat keeps the node ready; it must come again within the returned period. Kept in
-   * the leader's memory only. NOT_FOUND: the session is not (or no longer) known: reopen it.
-   * UNAVAILABLE: not the leader (with `x-tug-leader-address` when known).
-   */
-  heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatResponse>;
-  /**
-   * UpdateTaskStatus reports a batch of observed task states; the dispatcher coalesces reports
-   * of many agents into store transactions and answers only once the transaction holding these
-   * updates has committed. Any error means "not recorded": resend (a resent update is
-   * idempotent). Updates for tasks not assigned to this node, or that would move a state
-   * backwards, are ignored (and still acknowledged).
-   */
-  updateTaskStatus: handleUnaryCall<UpdateTaskStatusRequest, UpdateTaskStatusResponse>;
+  session: handleBidiStreamingCall<SessionRequest, SessionResponse>;
 }
 
 export interface DispatcherServiceClient extends Client {
   /**
-   * Session registers the node (a new node id on first contact; the agent persists it and sends
-   * it back on every reconnect), then streams its assignments: first a full set, then changes.
-   * A newer session for the same node ends the older one with ABORTED (two agents claim one
-   * node: the newest wins; the older must not reconnect). UNAVAILABLE: not the leader (metadata
-   * `x-tug-leader-address` names the leader when known), or the session ended (leadership lost,
-   * heartbeat grace expired): reconnect.
+   * The first request must be `open`: it registers the node (a new node id on first contact; the
+   * agent persists it and sends it back on every reconnect); the first response is `started`,
+   * then a full set of assignments, then changes. A newer session for the same node ends the
+   * older one with ABORTED (two agents claim one node: the newest wins; the older must not
+   * reconnect). UNAVAILABLE: not the leader (metadata `x-tug-leader-address` names the leader
+   * when known), or the session ended (leadership lost, heartbeat grace expired): reconnect.
+   * NOT_FOUND: the node id is not known (removed): register anew. INVALID_ARGUMENT: a malformed
+   * request (no description, a request before `open`, an unknown task state).
    */
-  session(request: SessionRequest, options?: Partial<CallOptions>): ClientReadableStream<SessionResponse>;
-  session(
-    request: SessionRequest,
-    metadata?: Metadata,
-    options?: Partial<CallOptions>,
-  ): ClientReadableStream<SessionResponse>;
-  /**
-   * Heartbeat keeps the node ready; it must come again within the returned period. Kept in
-   * the leader's memory only. NOT_FOUND: the session is not (or no longer) known: reopen it.
-   * UNAVAILABLE: not the leader (with `x-tug-leader-address` when known).
-   */
-  heartbeat(
-    request: HeartbeatRequest,
-    callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
-  ): ClientUnaryCall;
-  heartbeat(
-    request: HeartbeatRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
-  ): ClientUnaryCall;
-  heartbeat(
-    request: HeartbeatRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
-  ): ClientUnaryCall;
-  /**
-   * UpdateTaskStatus reports a batch of observed task states; the dispatcher coalesces reports
-   * of many agents into store transactions and answers only once the transaction holding these
-   * updates has committed. Any error means "not recorded": resend (a resent update is
-   * idempotent). Updates for tasks not assigned to this node, or that would move a state
-   * backwards, are ignored (and still acknowledged).
-   */
-  updateTaskStatus(
-    request: UpdateTaskStatusRequest,
-    callback: (error: ServiceError | null, response: UpdateTaskStatusResponse) => void,
-  ): ClientUnaryCall;
-  updateTaskStatus(
-    request: UpdateTaskStatusRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: UpdateTaskStatusResponse) => void,
-  ): ClientUnaryCall;
-  updateTaskStatus(
-    request: UpdateTaskStatusRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: UpdateTaskStatusResponse) => void,
-  ): ClientUnaryCall;
+  session(): ClientDuplexStream<SessionRequest, SessionResponse>;
+  session(options: Partial<CallOptions>): ClientDuplexStream<SessionRequest, SessionResponse>;
+  session(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<SessionRequest, SessionResponse>;
 }
 
 export const DispatcherServiceClient = makeGenericClientConstructor(

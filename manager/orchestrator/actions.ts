@@ -32,6 +32,8 @@ export type Action =
       readonly reason: string;
       readonly markShutdown: boolean;
     }
+  /** Delete the finished task of a removed service: nothing keeps its history any more. */
+  | { readonly type: 'delete-task'; readonly taskId: TaskId }
   /** The slot's task ended and will be restarted, but not before `at`: reconcile again then. */
   | { readonly type: 'restart-later'; readonly slot: SlotRef; readonly at: number }
   /** A rolling update waits for `update.delayMs` between batches: reconcile again at `at`. */

@@ -20,6 +20,8 @@ const summary = (actions: readonly Action[]): string[] =>
         return `create ${a.task.nodeId ?? '?'} ${a.reason}`;
       case 'shutdown-task':
         return `shutdown ${a.taskId}: ${a.reason}`;
+      case 'delete-task':
+        return `delete ${a.taskId}`;
       case 'restart-later':
         return `restart ${String(a.slot)} at ${a.at}`;
       case 'update-later':

@@ -83,14 +83,19 @@ test('orchestrator: the startup pass fills services and shuts down tasks of remo
   const s1 = wanted(h.tasksOf('s1'));
   t.deepEqual(s1.map((x) => x.slot).sort(), [1, 2, 3]);
   t.true(s1.some((x) => x.meta.id === 'a'));
-  const b = h.store.get('task', 'b')!;
-  const c = h.store.get('task', 'c')!;
-  // Never assigned: nobody else will ever report it, so it is marked shut down too.
-  t.is(b.desiredState, TaskState.Shutdown);
-  t.is(b.status.state, TaskState.Shutdown);
+  // Never assigned: nobody else will ever report it, so it is marked shut down too, and then,
+  // finished and of a removed service, deleted.
+  t.is(h.store.get('task', 'b'), undefined);
   // On a node: the agent reports the shutdown; the orchestrator only sets the desired state.
+  const c = h.store.get('task', 'c')!;
   t.is(c.desiredState, TaskState.Shutdown);
   t.is(c.status.state, TaskState.Running);
+  // Once it has stopped, it goes too.
+  await h.write([
+    { op: 'update', kind: 'task', object: { ...c, status: { ...c.status, state: 'shutdown' } } },
+  ]);
+  await h.settle();
+  t.is(h.store.get('task', 'c'), undefined);
   await h.stop();
 });
 

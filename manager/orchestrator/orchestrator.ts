@@ -86,8 +86,10 @@ export class Orchestrator {
   private markAll(): number {
     const { store } = this.deps;
     for (const s of store.list('service')) this.dirty.add(s.meta.id);
-    // Tasks whose service is gone still need shutting down.
-    for (const t of store.list('task')) if (isLive(t) && wantsRun(t)) this.dirty.add(t.serviceId);
+    // Tasks whose service is gone still need shutting down, then deleting.
+    for (const t of store.list('task'))
+      if (!this.dirty.has(t.serviceId) && store.get('service', t.serviceId) === undefined)
+        this.dirty.add(t.serviceId);
     this.kick();
     return store.version;
   }
@@ -186,7 +188,9 @@ export class Orchestrator {
           const c =
             a.type === 'create-task'
               ? ({ op: 'create', kind: 'task', object: a.task } as const)
-              : shutdownChange(s, a.taskId, a.reason, a.markShutdown, now);
+              : a.type === 'delete-task'
+                ? deleteChange(s, a.taskId)
+                : shutdownChange(s, a.taskId, a.reason, a.markShutdown, now);
           if (c === null) continue;
           if (changes.length < this.maxChanges) changes.push(c);
           else rest.push(c);
@@ -241,14 +245,16 @@ export class Orchestrator {
     const tasks = s.find('task', { serviceId: id });
     const service = s.get('service', id);
     if (service === undefined) {
-      return tasks
-        .filter((t) => isLive(t) && wantsRun(t))
-        .map((t): Action => ({
-          type: 'shutdown-task',
-          taskId: t.meta.id,
-          reason: 'service removed',
-          markShutdown: neverAssigned(t),
-        }));
+      // Live ones are shut down; finished ones (their history) go: the store caps history per
+      // slot only while the service exists. A task told to stop and still stopping waits.
+      return tasks.flatMap((t): Action[] => {
+        if (!isLive(t)) return [{ type: 'delete-task', taskId: t.meta.id }];
+        if (!wantsRun(t)) return [];
+        const markShutdown = neverAssigned(t);
+        return [
+          { type: 'shutdown-task', taskId: t.meta.id, reason: 'service removed', markShutdown },
+        ];
+      });
     }
     const networkIds: NetworkId[] = [];
     for (const name of service.spec.networks) {
@@ -288,6 +294,13 @@ const drainedNodes = (s: MemoryStore): Set<NodeId> => {
   for (const n of s.list('node'))
     if (n.spec.availability === NodeAvailability.Drain) out.add(n.meta.id);
   return out;
+};
+
+const deleteChange = (s: MemoryStore, taskId: TaskId): Change | null => {
+  const t = s.get('task', taskId);
+  return t === undefined
+    ? null
+    : { op: 'delete', kind: 'task', id: taskId, version: t.meta.version };
 };
 
 /** desiredState → shutdown; a task no agent ever saw is also marked shut down (actions.ts). */

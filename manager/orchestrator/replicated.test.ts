@@ -21,6 +21,8 @@ const summary = (actions: readonly Action[]): string[] =>
         return `create ${String(a.task.slot)} ${a.reason} v${a.task.specVersion}`;
       case 'shutdown-task':
         return `shutdown ${a.taskId}${a.markShutdown ? ' (mark)' : ''}: ${a.reason}`;
+      case 'delete-task':
+        return `delete ${a.taskId}`;
       case 'restart-later':
         return `restart ${String(a.slot)} at ${a.at}`;
       case 'update-later':

@@ -248,22 +248,30 @@ test('shells: an unschedulable task names the filter, then lands on a big node',
   await h.stop();
 });
 
-test('shells: a removed service has its tasks shut down', async (t) => {
+test('shells: a removed service has its tasks shut down, then deleted', async (t) => {
   const h = await setup([]);
   await h.write([{ op: 'create', kind: 'service', object: makeService('s1', 'web', 2) }]);
   await h.settle();
   // No nodes: the tasks wait as pending, never assigned.
   t.true(h.live('s1').every((x) => x.status.state === TaskState.Pending));
   const svc = h.store.get('service', 's1')!;
+  const shutDown = new Set<string>();
+  const ac = new AbortController();
+  const seen = (async () => {
+    for await (const e of h.store.watch({ kinds: ['task'], signal: ac.signal })) {
+      if (e.kind !== 'task') continue;
+      const x = e.object;
+      if (e.type === 'update' && x.status.state === TaskState.Shutdown) shutDown.add(x.meta.id);
+      if (e.type === 'delete' && !shutDown.has(x.meta.id)) t.fail(`${x.meta.id} deleted live`);
+    }
+  })();
   await h.write([{ op: 'delete', kind: 'service', id: 's1', version: svc.meta.version }]);
   await h.settle();
-  const tasks = h.tasksOf('s1');
-  t.is(tasks.length, 2);
-  t.true(
-    tasks.every(
-      (x) => x.desiredState === TaskState.Shutdown && x.status.state === TaskState.Shutdown,
-    ),
-  );
+  // Never assigned, so marked shut down; then finished tasks of no service: deleted.
+  t.is(shutDown.size, 2);
+  t.deepEqual(h.tasksOf('s1'), []);
+  ac.abort();
+  await seen;
   await h.stop();
 });
 

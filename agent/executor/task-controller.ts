@@ -5,7 +5,7 @@
 
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -20,6 +20,7 @@ import type { Clock } from '../../common/clock.js';
 import { HealthMonitor, type Health } from '../health/index.js';
 import { isImageError, type ImageRecord, type ImageService } from '../image/index.js';
 import { buildOciSpec, resolveUser } from '../runtime/oci-spec.js';
+import { makeMountPoints } from '../runtime/rootfs-path.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
 import type { ReportedStatus } from '../session/session.js';
 import { writeIntent } from '../state/intent.js';
@@ -91,6 +92,8 @@ export class TaskController {
   #phase: Phase;
   #reported: TaskState;
   #removed = false;
+  /** The agent is stopping: no health checks start any more (a step under way may end later). */
+  #detached = false;
   #chain: Promise<void> = Promise.resolve();
   /** Runs the task's health check while its container runs (only if the spec has one). */
   #monitor: HealthMonitor | undefined;
@@ -152,6 +155,7 @@ export class TaskController {
 
   /** The agent is stopping (its containers keep running): no more checks, steps finished. */
   async detach(): Promise<void> {
+    this.#detached = true;
     await this.#stopHealth();
     await this.settled();
   }
@@ -189,7 +193,10 @@ export class TaskController {
 
   #startHealth(): void {
     const check = this.#task.spec.healthcheck;
-    if (check === undefined || this.#monitor !== undefined) return;
+    // A start that ends after detach() or remove() must not leave checks running (they would
+    // exec into, and stop, a container the agent no longer tracks).
+    if (check === undefined || this.#monitor !== undefined || this.#detached || this.#removed)
+      return;
     this.#monitor = new HealthMonitor({
       check,
       exec: (argv, timeoutMs) => this.#ctx.runtime.exec(this.id, argv, { timeoutMs }),
@@ -290,16 +297,28 @@ export class TaskController {
         throw err;
       },
     );
-    await this.#intent('prepare');
+    // The intent is advisory (restart decides from what exists): its fsync need not hold up
+    // the directories.
+    const intent = this.#intent('prepare');
     if (!fresh) {
       if (await isMounted(this.#rootfs)) await unmount(this.#rootfs);
       await Promise.all(
         ['upper', 'work'].map((d) => rm(path.join(this.#dir, d), { recursive: true, force: true })),
       );
     }
-    await Promise.all(
-      ['upper', 'work', 'rootfs'].map((d) => mkdir(path.join(this.#dir, d), { recursive: true })),
-    );
+    await allSettled([
+      intent,
+      ...['upper', 'work', 'rootfs'].map((d) =>
+        mkdir(path.join(this.#dir, d), { recursive: true }),
+      ),
+    ]);
+    if (t.spec.userNamespace === true) {
+      const refused = await this.#openToMappedRoot();
+      if (refused !== undefined) {
+        this.finish(TaskState.Rejected, refused);
+        return;
+      }
+    }
     this.#report(TaskState.Preparing, `pulling ${t.spec.image}`);
     this.#mark('dirs');
     // The image is usually here already, but a tag is resolved at the registry on every pull (a
@@ -308,6 +327,13 @@ export class TaskController {
     // container and mount go and are made again. Nothing runs before the pull has answered.
     const local = await this.#ctx.images.get(t.spec.image).catch(() => undefined);
     const pulling = this.#ctx.images.pull(t.spec.image, this.#ctx.signal);
+    // Marked when the pull answers, not when it is awaited (after the early create).
+    pulling.then(
+      () => {
+        this.#mark('pulled');
+      },
+      () => undefined,
+    );
     let early: { rec: ImageRecord; made: Made } | undefined;
     if (local !== undefined) {
       // Handled below; until then a rejection must not count as unhandled.
@@ -326,7 +352,6 @@ export class TaskController {
       this.finish(TaskState.Rejected, err.message);
       return;
     }
-    this.#mark('pulled');
     let made: Made;
     if (
       early !== undefined &&
@@ -349,29 +374,43 @@ export class TaskController {
     this.#mark('created');
   }
 
-  /** Mounts the rootfs over `rec`'s layers, builds the spec and creates the container. */
+  /**
+   * Builds the spec and creates the container over `rec`'s layers. With runc the overlay rootfs
+   * is mounted by runc inside the container's mount namespace (one `mount` process less per
+   * start, and no host mount); it is mounted on the host instead when the container gets a user
+   * namespace, runs under another runtime, or names a user this image has not resolved yet (its
+   * /etc/passwd is read from the mounted rootfs once; the answer is kept per image).
+   */
   async #make(rec: ImageRecord): Promise<Made> {
     const t = this.#task;
     const logDir = path.join(this.#ctx.stateDir, 'logs', this.id);
-    // The create's intent and the log directory need no rootfs: written while it mounts.
-    await Promise.all([
-      this.#mountRootfs(rec.lowerDirs).then(() => {
-        this.#mark('mounted');
-      }),
-      mkdir(logDir, { recursive: true }),
-      this.#intent('create'),
-    ]);
-    const etc = (f: string): Promise<string> =>
-      readFile(path.join(this.#rootfs, 'etc', f), 'utf8').catch(() => '');
     const wanted = t.spec.user ?? rec.config.user;
+    const users = resolvedUsers(this.#ctx.images);
+    const userKey = `${rec.manifestDigest}\n${wanted ?? ''}`;
     // No user named: root, nothing to look up in the image.
-    const [passwd, group] =
-      wanted === undefined || wanted === ''
-        ? ['', '']
-        : await Promise.all([etc('passwd'), etc('group')]);
-    const user = resolveUser(wanted, passwd, group);
-    if (user === undefined)
-      return { ok: false, reason: `unknown user "${wanted}" in image ${t.spec.image}` };
+    let user = wanted === undefined || wanted === '' ? { uid: 0, gid: 0 } : users.get(userKey);
+    const onHost =
+      t.spec.userNamespace === true || this.#ctx.runtime.kind !== 'runc' || user === undefined;
+    // The log directory needs no rootfs: made while it mounts.
+    await Promise.all([
+      onHost
+        ? this.#mountRootfs(rec.lowerDirs).then(() => {
+            this.#mark('mounted');
+          })
+        : Promise.resolve().then(() => {
+            this.#mark('mounted');
+          }),
+      mkdir(logDir, { recursive: true }),
+    ]);
+    if (user === undefined) {
+      const etc = (f: string): Promise<string> =>
+        readFile(path.join(this.#rootfs, 'etc', f), 'utf8').catch(() => '');
+      const [passwd, group] = await Promise.all([etc('passwd'), etc('group')]);
+      user = resolveUser(wanted, passwd, group);
+      if (user === undefined)
+        return { ok: false, reason: `unknown user "${wanted ?? ''}" in image ${t.spec.image}` };
+      users.set(userKey, user);
+    }
     // runc would fail the create with a less helpful message; say which path is missing.
     for (const m of t.spec.mounts ?? [])
       if (!existsSync(m.source))
@@ -381,6 +420,15 @@ export class TaskController {
       resources: t.resources,
       image: rec.config,
       rootfs: this.#rootfs,
+      ...(onHost
+        ? {}
+        : {
+            overlay: {
+              lowerDirs: rec.lowerDirs,
+              upperDir: path.join(this.#dir, 'upper'),
+              workDir: path.join(this.#dir, 'work'),
+            },
+          }),
       hostname: this.id.slice(0, 12),
       cgroupsPath: `/tug/${this.#ctx.nodeId()}/${this.id}`,
       initPath: this.#ctx.initPath,
@@ -397,10 +445,24 @@ export class TaskController {
       ...(t.spec.userNamespace === true ? { userNamespace: this.#ctx.userNamespace } : {}),
     });
     if (!out.ok) return { ok: false, reason: `${out.reason}: ${out.detail}` };
+    // Container root cannot create mount points in the image's (host-owned) directories.
+    if (t.spec.userNamespace === true)
+      await makeMountPoints(
+        this.#rootfs,
+        out.spec.mounts.map((m) =>
+          m.options.includes('bind') || m.options.includes('rbind')
+            ? { destination: m.destination, bindSource: m.source }
+            : { destination: m.destination },
+        ),
+      );
     this.#mark('specified');
-    await this.#ctx.runtime.create(this.id, out.spec, {
-      logPath: path.join(logDir, 'container.log'),
-    });
+    // The intent is advisory: its fsync goes alongside the create, not before it.
+    await allSettled([
+      this.#intent('create'),
+      this.#ctx.runtime.create(this.id, out.spec, {
+        logPath: path.join(logDir, 'container.log'),
+      }),
+    ]);
     return { ok: true };
   }
 
@@ -412,6 +474,32 @@ export class TaskController {
       await rm(path.join(this.#dir, d), { recursive: true, force: true });
       await mkdir(path.join(this.#dir, d), { recursive: true });
     }
+  }
+
+  /**
+   * A user-namespaced container's init is the mapped root (an unprivileged host uid) when runc
+   * bind-mounts the rootfs and pivots into it, so it must be able to reach the rootfs: every
+   * directory above it needs search permission for others. The agent gives that (search only,
+   * no listing: o+x) to the directories it owns — the state dir, `tasks/`, the task's dir — and
+   * refuses the task, naming the directory, when one above the state dir lacks it (that is the
+   * operator's to change). The upper layer (the merged root directory's owner) goes to the mapped
+   * root so that container root owns `/`; image files stay the host's (`nobody` inside), as
+   * documented. Without idmapped mounts (runc 1.1 cannot make them) this is what Podman does too.
+   */
+  async #openToMappedRoot(): Promise<string | undefined> {
+    const { hostUid, hostGid } = this.#ctx.userNamespace;
+    const stateDir = path.resolve(this.#ctx.stateDir);
+    for (let d = path.dirname(stateDir); ; d = path.dirname(d)) {
+      if (((await stat(d)).mode & 0o001) === 0)
+        return `user namespace: ${d} is not searchable by others (o+x), so the mapped root cannot reach the container's rootfs under ${stateDir}`;
+      if (d === path.dirname(d)) break;
+    }
+    for (const d of [stateDir, path.join(stateDir, 'tasks'), this.#dir]) {
+      const mode = (await stat(d)).mode & 0o7777;
+      if ((mode & 0o001) === 0) await chmod(d, mode | 0o001);
+    }
+    await chown(path.join(this.#dir, 'upper'), hostUid, hostGid);
+    return undefined;
   }
 
   /** Mounts the overlay rootfs over `lowerDirs` (top first); returns them as mounted. */
@@ -430,8 +518,8 @@ export class TaskController {
 
   async #start(): Promise<void> {
     this.#report(TaskState.Starting, '');
-    await this.#intent('start');
-    await this.#ctx.runtime.start(this.id);
+    // Advisory, like every intent: written while the container starts, not before.
+    await allSettled([this.#intent('start'), this.#ctx.runtime.start(this.id)]);
     this.#phase = Phase.Running;
     this.#report(TaskState.Running, 'started');
     this.#mark('running');
@@ -477,10 +565,32 @@ export class TaskController {
   }
 }
 
+/**
+ * Users resolved against an image's /etc/passwd and /etc/group, per agent (its image service)
+ * and per manifest digest + user as named: the same layers give the same answer.
+ */
+const userCache = new WeakMap<ImageService, Map<string, { uid: number; gid: number }>>();
+function resolvedUsers(images: ImageService): Map<string, { uid: number; gid: number }> {
+  let m = userCache.get(images);
+  if (m === undefined) {
+    m = new Map<string, { uid: number; gid: number }>();
+    userCache.set(images, m);
+  }
+  return m;
+}
+
 /** What #make came to: created, refused (a reason to reject the task), or an error. */
 type Made =
   | { readonly ok: true }
   | { readonly ok: false; readonly reason: string }
   | { readonly ok: false; readonly error: unknown };
+
+/**
+ * Promise.all that waits for every promise to settle before it rejects: an intent write still
+ * under way must not race the next one (they share a temp file).
+ */
+async function allSettled(ps: readonly Promise<unknown>[]): Promise<void> {
+  for (const r of await Promise.allSettled(ps)) if (r.status === 'rejected') throw r.reason;
+}
 
 const errText = (err: unknown): string => (err instanceof Error ? err.message : String(err));

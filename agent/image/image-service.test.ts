@@ -92,6 +92,17 @@ test('image-service: ten concurrent pulls of one reference download once; a shar
   t.is(images.stats.layerUnpacks, 1);
 });
 
+test('image-service: a tag pulled again that still names the local manifest is one request, nothing rewritten', async (t) => {
+  const images = await newService();
+  const ref = `${t.context.registry.host}/busybox:latest`;
+  const first = await images.pull(ref);
+  const blobs = images.stats.blobDownloads;
+  const again = await images.pull(ref);
+  t.is(images.stats.pulls, 2, 'the tag is resolved at the registry again');
+  t.is(images.stats.blobDownloads, blobs);
+  t.deepEqual(again, first, 'the local record as it was (its pull time too)');
+});
+
 test('image-service: gc removes images no task uses and what only they referenced', async (t) => {
   const images = await newService();
   const host = t.context.registry.host;

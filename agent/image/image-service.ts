@@ -233,7 +233,7 @@ export class ImageService {
     }
     if (local !== undefined && ref.digest !== undefined) return local;
     try {
-      return await this.#fetchImage(reference, ref, key, signal);
+      return await this.#fetchImage(reference, ref, key, signal, local);
     } catch (err) {
       if (
         local !== undefined &&
@@ -251,6 +251,7 @@ export class ImageService {
     ref: ImageReference,
     key: string,
     signal: AbortSignal | undefined,
+    local?: ImageRecord,
   ): Promise<ImageRecord> {
     this.stats.pulls++;
     const fail = (code: ImageErrorCode, detail: string, cause?: unknown): ImageError =>
@@ -274,6 +275,13 @@ export class ImageService {
     });
 
     let fetched = await client.manifest(ref.digest ?? ref.tag!, ref.digest);
+    // The tag still names what is here (the usual case on every start): nothing else to fetch,
+    // check or write. Trusted as far as a local copy used when the registry is unreachable is.
+    if (
+      local !== undefined &&
+      (fetched.digest === local.manifestDigest || fetched.digest === local.indexDigest)
+    )
+      return local;
     let parsed = parseManifest(fetched.bytes, fetched.contentType);
     if (!parsed.ok)
       throw fail(ImageErrorCode.Protocol, `manifest ${fetched.digest}: ${parsed.reason}`);

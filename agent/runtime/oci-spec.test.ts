@@ -184,3 +184,25 @@ test('oci-spec: resolveUser reads numbers, names and groups', (t) => {
   t.is(resolveUser('nobody', passwd, group), undefined);
   t.is(resolveUser('www:nogroup', passwd, group), undefined);
 });
+
+test('oci-spec: overlay — the runtime mounts the layers at / before anything else; never with a user namespace', (t) => {
+  const overlay = { lowerDirs: ['/l/2', '/l/1'], upperDir: '/t/upper', workDir: '/t/work' };
+  const spec = build({ overlay });
+  t.deepEqual(spec.mounts[0], {
+    destination: '/',
+    type: 'overlay',
+    source: 'overlay',
+    options: ['lowerdir=/l/2:/l/1,upperdir=/t/upper,workdir=/t/work'],
+  });
+  t.is(spec.mounts.filter((m) => m.destination === '/').length, 1);
+  t.is(spec.root.path, '/var/lib/tug/rootfs/t1');
+  t.false(build().mounts.some((m) => m.destination === '/'));
+  const userns = buildOciSpec(
+    input({ overlay, userNamespace: { hostUid: 100_000, hostGid: 100_000, size: 65_536 } }),
+  );
+  t.false(userns.ok);
+  for (const bad of ['relative/l', '/with,comma', '/with:colon']) {
+    const out = buildOciSpec(input({ overlay: { ...overlay, lowerDirs: [bad] } }));
+    t.false(out.ok, bad);
+  }
+});

@@ -90,8 +90,21 @@ export interface OciSpecInput {
   readonly container: ContainerSpec;
   readonly resources: { readonly limits: Resources; readonly reservations: Resources };
   readonly image: ImageConfig;
-  /** Absolute path of the prepared rootfs. */
+  /** Absolute path of the prepared rootfs (with `overlay`: the empty directory it goes on). */
   readonly rootfs: string;
+  /**
+   * The runtime mounts the rootfs itself: an overlay of these layers at `/`, made inside the
+   * container's mount namespace before any other mount (runc 1.1 does this for the first mount
+   * whose destination is `/`). Saves the host a `mount` process per start and leaves no host
+   * mount to clean up: the overlay goes with the container's last process. Not with a user
+   * namespace (the mapped root cannot mount the host's layers).
+   */
+  readonly overlay?: {
+    /** Top first. */
+    readonly lowerDirs: readonly string[];
+    readonly upperDir: string;
+    readonly workDir: string;
+  };
   readonly hostname: string;
   /** `/tug/<node>/<task>`: absolute, so it is the same in every hierarchy. */
   readonly cgroupsPath: string;
@@ -214,6 +227,18 @@ export function buildOciSpec(input: OciSpecInput): OciSpecOutcome {
       return { ok: false, reason: 'bad-path', detail: `not an absolute path: ${p}` };
 
   const userns = input.userNamespace;
+  const overlay = input.overlay;
+  if (overlay !== undefined) {
+    if (userns !== undefined)
+      return {
+        ok: false,
+        reason: 'bad-path',
+        detail: 'a user-namespaced container needs its rootfs mounted on the host',
+      };
+    for (const p of [...overlay.lowerDirs, overlay.upperDir, overlay.workDir])
+      if (!isAbsolute(p) || /[,:]/.test(p))
+        return { ok: false, reason: 'bad-path', detail: `not a usable overlay layer path: ${p}` };
+  }
   const namespaces: { type: string; path?: string }[] = [
     { type: 'pid' },
     { type: 'mount' },
@@ -242,6 +267,18 @@ export function buildOciSpec(input: OciSpecInput): OciSpecOutcome {
           options: ['nosuid', 'noexec', 'nodev', 'ro'],
         };
   const mounts: OciMount[] = [
+    ...(overlay === undefined
+      ? []
+      : [
+          {
+            destination: '/',
+            type: 'overlay',
+            source: 'overlay',
+            options: [
+              `lowerdir=${overlay.lowerDirs.join(':')},upperdir=${overlay.upperDir},workdir=${overlay.workDir}`,
+            ],
+          },
+        ]),
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     {
       destination: '/dev',

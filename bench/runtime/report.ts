@@ -65,8 +65,8 @@ export function runtimeRecord(f: RuntimeRunFacts): Record<string, unknown> {
     },
     versions: f.versions,
     // Per container, image already pulled. tug: the agent's assignment received → running
-    // reported (pull check, overlay mount, spec, conmon + runc create, runc start). bare: the
-    // `runc run -d` process alone, bundle and mount prepared before it.
+    // reported (pull check, spec, conmon + runc create, runc mounting the overlay, start).
+    // bare: the `runc run -d` process alone, bundle and mount prepared before it.
     start_latency_ms: {
       tug: tugS === undefined ? null : ms(tugS),
       tug_digest_pinned: pinnedS === undefined ? null : ms(pinnedS),
@@ -75,8 +75,9 @@ export function runtimeRecord(f: RuntimeRunFacts): Record<string, unknown> {
       // Medians of each step of tug's start (ms, from the previous mark).
       tug_steps_p50: {
         dirs_and_intent: medianOf(f.tug.map((s) => s.dirsMs)),
-        // From `dirs`, at once: the registry's tag check, and mount → spec → create from the
-        // local copy; `created` is when both are done.
+        // From `dirs`, at once: the registry's tag check (to its answer), and mount → spec →
+        // create from the local copy; `created` is when both are done. `mount` is ≈ 0 when runc
+        // mounts the rootfs (the default): it is then part of the create.
         pull_check: medianOf(f.tug.map((s) => s.pulledMs - s.dirsMs)),
         mount: medianOf(f.tug.map((s) => s.mountedMs - s.dirsMs)),
         spec: medianOf(f.tug.map((s) => s.specifiedMs - s.mountedMs)),

@@ -90,9 +90,10 @@ test.serial(
 
       agent.kill('SIGKILL');
       await agent.exited;
-      // While the agent is down, one container finishes (its merged rootfs is on the host).
+      // While the agent is down, one container finishes (told through its root as the host
+      // sees it: runc mounts the rootfs inside the container's mount namespace).
       const ends = c.tasks('ends')[0]!;
-      await writeFile(path.join(c.stateDir, 'tasks', ends.meta.id, 'rootfs', 'tmp', 'go'), '');
+      await writeFile(`/proc/${before.get(ends.meta.id) ?? 0}/root/tmp/go`, '');
       await waitFor(() => existsSync(path.join(c.stateDir, 'runtime', 'exits', ends.meta.id)), {
         what: 'the container to exit',
         timeoutMs: 10_000,

@@ -9,16 +9,60 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import { credentials } from '@grpc/grpc-js';
-import type { ExecutionContext } from 'ava';
+import test, { type ExecutionContext } from 'ava';
 
 import { waitFor } from '../../bench/lib/wait.js';
 import type { Service, Task } from '../../common/model.js';
 import { Manager } from '../../manager/manager.js';
 import { memberId } from '../../manager/raft/core/index.js';
 import * as pb from '../../proto/gen/control.js';
+import { Agent, type AgentOptions } from '../../agent/agent.js';
 import { cgroupDirs, detectCgroups } from '../../agent/linux/cgroups.js';
 import { ContainerRuntime } from '../../agent/runtime/runtime.js';
 import { sweep } from '../../agent/state/sweep.js';
+import { pushTestImage, startRegistry, type TestRegistry } from '../../agent/testing/registry.js';
+
+/**
+ * The registry a test file's tasks pull from, holding the busybox test image: started before the
+ * file's tests and stopped after them all. Call once, at the top of the file.
+ */
+export const useTestRegistry = (): { readonly host: string } => {
+  let registry: TestRegistry | undefined;
+  test.before(async () => {
+    registry = await startRegistry();
+    await pushTestImage(registry.host);
+  });
+  test.after.always(async () => {
+    await registry?.stop();
+  });
+  return {
+    get host(): string {
+      if (registry === undefined) throw new Error('the test registry is not started yet');
+      return registry.host;
+    },
+  };
+};
+
+/**
+ * A real agent for `c` (quick to notice exits and to collect images), stopped with its
+ * containers removed when the test cleans up.
+ */
+export const startTestAgent = async (
+  c: TestCluster,
+  onCleanUp: (f: () => Promise<void>) => void,
+  opts: Partial<AgentOptions> = {},
+): Promise<Agent> => {
+  const agent = await Agent.start({
+    managers: [c.manager.address],
+    stateDir: c.stateDir,
+    hostname: 'it-node',
+    exitPollMs: 250,
+    imageGcDelayMs: 100,
+    ...opts,
+  });
+  onCleanUp(() => agent.stop({ removeContainers: true }));
+  return agent;
+};
 
 export interface TestCluster {
   readonly dir: string;

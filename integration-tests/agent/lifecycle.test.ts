@@ -11,38 +11,21 @@ import { Readable } from 'node:stream';
 import test from 'ava';
 
 import { waitFor } from '../../bench/lib/wait.js';
-import { Agent } from '../../agent/agent.js';
+import type { Agent } from '../../agent/agent.js';
 import { logLines } from '../../agent/runtime/log.js';
-import { pushTestImage, startRegistry, type TestRegistry } from '../../agent/testing/registry.js';
 import { main } from '../../cli/main.js';
-import { serviceYaml, withCluster, type TestCluster } from './harness.js';
+import {
+  serviceYaml,
+  startTestAgent,
+  type TestCluster,
+  useTestRegistry,
+  withCluster,
+} from './harness.js';
 
-let registry: TestRegistry;
+const registry = useTestRegistry();
 
-test.before(async () => {
-  registry = await startRegistry();
-  await pushTestImage(registry.host);
-});
-
-test.after.always(async () => {
-  await registry.stop();
-});
-
-const startAgent = async (
-  c: TestCluster,
-  onCleanUp: (f: () => Promise<void>) => void,
-): Promise<Agent> => {
-  const agent = await Agent.start({
-    managers: [c.manager.address],
-    stateDir: c.stateDir,
-    hostname: 'it-node',
-    labels: { zone: 'a' },
-    exitPollMs: 250,
-    imageGcDelayMs: 100,
-  });
-  onCleanUp(() => agent.stop({ removeContainers: true }));
-  return agent;
-};
+const startAgent = (c: TestCluster, onCleanUp: (f: () => Promise<void>) => void): Promise<Agent> =>
+  startTestAgent(c, onCleanUp, { labels: { zone: 'a' } });
 
 const running = (c: TestCluster, name: string) =>
   c.tasks(name).filter((x) => x.desiredState === 'running' && x.status.state === 'running');
@@ -231,15 +214,7 @@ test.serial(
   "agent: `tug logs` reads a container's output through the manager; `get tasks -o wide` shows its cgroup figures",
   async (t) => {
     await withCluster(t, {}, async (c, onCleanUp) => {
-      const agent = await Agent.start({
-        managers: [c.manager.address],
-        stateDir: c.stateDir,
-        hostname: 'it-node',
-        exitPollMs: 250,
-        imageGcDelayMs: 100,
-        statsIntervalMs: 200,
-      });
-      onCleanUp(() => agent.stop({ removeContainers: true }));
+      await startTestAgent(c, onCleanUp, { statsIntervalMs: 200 });
       await c.apply(
         serviceYaml({
           name: 'talk',

@@ -11,39 +11,19 @@ import { Readable } from 'node:stream';
 import test from 'ava';
 
 import { waitFor } from '../../bench/lib/wait.js';
-import { Agent } from '../../agent/agent.js';
-import { pushTestImage, startRegistry, type TestRegistry } from '../../agent/testing/registry.js';
 import { main } from '../../cli/main.js';
 import type { Task } from '../../common/model.js';
 import { makeCluster } from '../../manager/store/test-fixtures.js';
 import { StoreWriter } from '../../manager/store/writer.js';
-import { serviceYaml, withCluster, type TestCluster } from './harness.js';
+import {
+  serviceYaml,
+  startTestAgent,
+  type TestCluster,
+  useTestRegistry,
+  withCluster,
+} from './harness.js';
 
-let registry: TestRegistry;
-
-test.before(async () => {
-  registry = await startRegistry();
-  await pushTestImage(registry.host);
-});
-
-test.after.always(async () => {
-  await registry.stop();
-});
-
-const startAgent = async (
-  c: TestCluster,
-  onCleanUp: (f: () => Promise<void>) => void,
-): Promise<Agent> => {
-  const agent = await Agent.start({
-    managers: [c.manager.address],
-    stateDir: c.stateDir,
-    hostname: 'it-node',
-    exitPollMs: 250,
-    imageGcDelayMs: 100,
-  });
-  onCleanUp(() => agent.stop({ removeContainers: true }));
-  return agent;
-};
+const registry = useTestRegistry();
 
 const logDir = (c: TestCluster, id: string): string => path.join(c.stateDir, 'logs', id);
 
@@ -102,7 +82,7 @@ test.serial(
         { op: 'create', kind: 'cluster', object: makeCluster('c', 1) },
       ]);
       t.true(o.ok);
-      await startAgent(c, onCleanUp);
+      await startTestAgent(c, onCleanUp);
 
       // Each spec change replaces the slot's task: with one finished task kept per slot, the
       // third generation's start prunes the first.
@@ -141,7 +121,7 @@ test.serial(
   'agent: logs of tasks deleted while it was down go at its next full assignment set',
   async (t) => {
     await withCluster(t, {}, async (c, onCleanUp) => {
-      const agent = await startAgent(c, onCleanUp);
+      const agent = await startTestAgent(c, onCleanUp);
       const done = async (name: string): Promise<Task> => {
         await c.apply(
           serviceYaml({
@@ -172,7 +152,7 @@ test.serial(
       t.true(o.ok);
       t.true(existsSync(logDir(c, gone.meta.id)), 'nobody told the stopped agent yet');
 
-      const again = await startAgent(c, onCleanUp);
+      const again = await startTestAgent(c, onCleanUp);
       t.is(again.nodeId, agent.nodeId);
       await waitFor(() => !existsSync(logDir(c, gone.meta.id)), {
         what: 'gone’s logs removed after the restart',

@@ -5,19 +5,9 @@ import test from 'ava';
 
 import { waitFor } from '../../bench/lib/wait.js';
 import { Agent } from '../../agent/agent.js';
-import { pushTestImage, startRegistry, type TestRegistry } from '../../agent/testing/registry.js';
-import { serviceYaml, withCluster } from './harness.js';
+import { serviceYaml, useTestRegistry, withCluster } from './harness.js';
 
-let registry: TestRegistry;
-
-test.before(async () => {
-  registry = await startRegistry();
-  await pushTestImage(registry.host);
-});
-
-test.after.always(async () => {
-  await registry.stop();
-});
+const registry = useTestRegistry();
 
 test.serial('agent: 50 containers on one agent all run, then all are cleaned up', async (t) => {
   await withCluster(t, {}, async (c, onCleanUp) => {

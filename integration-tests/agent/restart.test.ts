@@ -13,19 +13,15 @@ import { ManagedProcess } from '../../bench/lib/process.js';
 import { waitFor } from '../../bench/lib/wait.js';
 import { ContainerRuntime } from '../../agent/runtime/runtime.js';
 import { detectCgroups } from '../../agent/linux/cgroups.js';
-import { pushTestImage, startRegistry, type TestRegistry } from '../../agent/testing/registry.js';
-import { serviceYaml, sweepStateDir, withCluster, type TestCluster } from './harness.js';
+import {
+  serviceYaml,
+  sweepStateDir,
+  type TestCluster,
+  useTestRegistry,
+  withCluster,
+} from './harness.js';
 
-let registry: TestRegistry;
-
-test.before(async () => {
-  registry = await startRegistry();
-  await pushTestImage(registry.host);
-});
-
-test.after.always(async () => {
-  await registry.stop();
-});
+const registry = useTestRegistry();
 
 const agentMain = path.resolve('build/agent/main.js');
 

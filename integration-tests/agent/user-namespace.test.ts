@@ -8,21 +8,10 @@ import path from 'node:path';
 import test from 'ava';
 
 import { waitFor } from '../../bench/lib/wait.js';
-import { Agent } from '../../agent/agent.js';
 import { logLines } from '../../agent/runtime/log.js';
-import { pushTestImage, startRegistry, type TestRegistry } from '../../agent/testing/registry.js';
-import { serviceYaml, withCluster } from './harness.js';
+import { serviceYaml, startTestAgent, useTestRegistry, withCluster } from './harness.js';
 
-let registry: TestRegistry;
-
-test.before(async () => {
-  registry = await startRegistry();
-  await pushTestImage(registry.host);
-});
-
-test.after.always(async () => {
-  await registry.stop();
-});
+const registry = useTestRegistry();
 
 class TaskFailed extends Error {}
 
@@ -41,14 +30,7 @@ test.serial(
       // mkdtemp makes the test's directory 0700: the mapped root must be able to pass through it
       // (the agent refuses the task otherwise, see the next test).
       await chmod(c.dir, 0o711);
-      const agent = await Agent.start({
-        managers: [c.manager.address],
-        stateDir: c.stateDir,
-        hostname: 'userns-node',
-        exitPollMs: 250,
-        imageGcDelayMs: 100,
-      });
-      onCleanUp(() => agent.stop({ removeContainers: true }));
+      const agent = await startTestAgent(c, onCleanUp, { hostname: 'userns-node' });
       // `id` inside; then it writes into its own root (the upper layer is the mapped root's)
       // and into a directory of the image (copied up by the kernel).
       const script = [
@@ -122,14 +104,7 @@ test.serial(
   async (t) => {
     await withCluster(t, {}, async (c, onCleanUp) => {
       // c.dir stays 0700 (mkdtemp): the mapped root could not pass through it.
-      const agent = await Agent.start({
-        managers: [c.manager.address],
-        stateDir: c.stateDir,
-        hostname: 'userns-node',
-        exitPollMs: 250,
-        imageGcDelayMs: 100,
-      });
-      onCleanUp(() => agent.stop({ removeContainers: true }));
+      await startTestAgent(c, onCleanUp, { hostname: 'userns-node' });
       await c.apply(
         serviceYaml({
           name: 'userns',
@@ -154,14 +129,7 @@ test.serial(
   "agent: a named user is resolved in the image, then from the agent's cache, and the process runs as it",
   async (t) => {
     await withCluster(t, {}, async (c, onCleanUp) => {
-      const agent = await Agent.start({
-        managers: [c.manager.address],
-        stateDir: c.stateDir,
-        hostname: 'user-node',
-        exitPollMs: 250,
-        imageGcDelayMs: 100,
-      });
-      onCleanUp(() => agent.stop({ removeContainers: true }));
+      await startTestAgent(c, onCleanUp, { hostname: 'user-node' });
       const yaml = (replicas: number): string =>
         serviceYaml({
           name: 'nobody',

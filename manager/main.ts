@@ -10,6 +10,8 @@ import { DEFAULT_ELECTION_TICKS, Manager } from './manager.js';
 import { LEADER_ADDRESS_METADATA } from './membership.js';
 import { memberId, type MemberId } from './raft/core/index.js';
 import { stopOnSignals } from '../common/process.js';
+import { parseRegistryMirrors } from '../common/image/registry-host.js';
+import { registryImageResolver } from './controlapi/registry-resolver.js';
 
 export interface ManagerConfig {
   readonly id: number;
@@ -21,30 +23,40 @@ export interface ManagerConfig {
   readonly left?: boolean;
 }
 
-export type Command =
-  | {
-      type: 'init';
-      dataDir: string;
-      listen: string;
-      clusterId: string;
-      tickMs: number;
-      /** Default DEFAULT_ELECTION_TICKS (optional: `tug manager` builds commands too). */
-      electionTicks?: number;
-    }
-  | {
-      type: 'join';
-      target: string;
-      dataDir: string;
-      listen: string;
-      tickMs: number;
-      /** Default DEFAULT_ELECTION_TICKS (optional: `tug manager` builds commands too). */
-      electionTicks?: number;
-    }
-  | { type: 'run'; dataDir: string; tickMs: number; electionTicks?: number };
+/** `--resolve-image` and `--registry-mirror` (docs/controlapi.md, "Image pinning"). */
+export interface ImageOptions {
+  /** `always` (default): pin service images to digests; `never`: store them as written. */
+  readonly resolveImage?: 'always' | 'never';
+  readonly registryMirrors?: ReadonlyMap<string, string>;
+}
 
-const usage = `usage: main init --data-dir DIR --listen HOST:PORT [--cluster-id ID] [--tick-ms 100] [--election-ticks 30]
-       main join ADDR --data-dir DIR --listen HOST:PORT [--tick-ms 100] [--election-ticks 30]
-       main run --data-dir DIR [--tick-ms 100] [--election-ticks 30]`;
+export type Command = ImageOptions &
+  (
+    | {
+        type: 'init';
+        dataDir: string;
+        listen: string;
+        clusterId: string;
+        tickMs: number;
+        /** Default DEFAULT_ELECTION_TICKS (optional: `tug manager` builds commands too). */
+        electionTicks?: number;
+      }
+    | {
+        type: 'join';
+        target: string;
+        dataDir: string;
+        listen: string;
+        tickMs: number;
+        /** Default DEFAULT_ELECTION_TICKS (optional: `tug manager` builds commands too). */
+        electionTicks?: number;
+      }
+    | { type: 'run'; dataDir: string; tickMs: number; electionTicks?: number }
+  );
+
+const usage = `usage: main init --data-dir DIR --listen HOST:PORT [--cluster-id ID] [--tick-ms 100] [--election-ticks 30] [IMAGE FLAGS]
+       main join ADDR --data-dir DIR --listen HOST:PORT [--tick-ms 100] [--election-ticks 30] [IMAGE FLAGS]
+       main run --data-dir DIR [--tick-ms 100] [--election-ticks 30] [IMAGE FLAGS]
+IMAGE FLAGS: [--resolve-image always|never] [--registry-mirror REGISTRY=MIRROR]…`;
 
 export class UsageError extends Error {
   readonly code = 'usage';
@@ -58,6 +70,7 @@ export const parseCommand = (argv: readonly string[]): Command => {
   const [verb, ...rest] = argv;
   const positional: string[] = [];
   const flags = new Map<string, string>();
+  const mirrorFlags: string[] = [];
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i]!;
     if (!a.startsWith('--')) {
@@ -66,13 +79,15 @@ export const parseCommand = (argv: readonly string[]): Command => {
     }
     const v = rest[i + 1];
     if (v === undefined) throw new UsageError(`flag ${a} needs a value`);
-    flags.set(a.slice(2), v);
+    // The one flag that may repeat.
+    if (a === '--registry-mirror') mirrorFlags.push(v);
+    else flags.set(a.slice(2), v);
     i++;
   }
   const allowed = {
-    init: ['data-dir', 'listen', 'cluster-id', 'tick-ms', 'election-ticks'],
-    join: ['data-dir', 'listen', 'tick-ms', 'election-ticks'],
-    run: ['data-dir', 'tick-ms', 'election-ticks'],
+    init: ['data-dir', 'listen', 'cluster-id', 'tick-ms', 'election-ticks', 'resolve-image'],
+    join: ['data-dir', 'listen', 'tick-ms', 'election-ticks', 'resolve-image'],
+    run: ['data-dir', 'tick-ms', 'election-ticks', 'resolve-image'],
   }[verb as 'init' | 'join' | 'run'] as string[] | undefined;
   if (allowed === undefined) throw new UsageError(`unknown command "${verb ?? ''}"`);
   for (const k of flags.keys())
@@ -88,9 +103,19 @@ export const parseCommand = (argv: readonly string[]): Command => {
   // Raft needs heartbeatTick (1) < electionTick.
   if (!Number.isSafeInteger(electionTicks) || electionTicks < 2)
     throw new UsageError('--election-ticks must be ≥ 2');
+  const resolveImage = flags.get('resolve-image') ?? 'always';
+  if (resolveImage !== 'always' && resolveImage !== 'never')
+    throw new UsageError(`--resolve-image ${resolveImage}: expected always or never`);
+  const mirrors = parseRegistryMirrors(mirrorFlags);
+  if (!mirrors.ok) throw new UsageError(mirrors.reason);
+  const image: ImageOptions = {
+    resolveImage,
+    ...(mirrors.mirrors.size === 0 ? {} : { registryMirrors: mirrors.mirrors }),
+  };
   if (verb === 'join') {
     if (positional.length !== 1) throw new UsageError('join takes one ADDR');
     return {
+      ...image,
       type: 'join',
       target: positional[0]!,
       dataDir: need('data-dir'),
@@ -102,6 +127,7 @@ export const parseCommand = (argv: readonly string[]): Command => {
   if (positional.length !== 0) throw new UsageError(`unexpected argument "${positional[0]!}"`);
   if (verb === 'init')
     return {
+      ...image,
       type: 'init',
       dataDir: need('data-dir'),
       listen: need('listen'),
@@ -109,7 +135,7 @@ export const parseCommand = (argv: readonly string[]): Command => {
       tickMs,
       electionTicks,
     };
-  return { type: 'run', dataDir: need('data-dir'), tickMs, electionTicks };
+  return { ...image, type: 'run', dataDir: need('data-dir'), tickMs, electionTicks };
 };
 
 const configPath = (dataDir: string): string => join(dataDir, 'manager.json');
@@ -231,6 +257,9 @@ export const runCommand = async (
     ...(bootstrap === undefined ? {} : { bootstrap }),
     tickMs: cmd.tickMs,
     electionTicks: cmd.electionTicks ?? DEFAULT_ELECTION_TICKS,
+    ...(cmd.resolveImage === 'never'
+      ? {}
+      : { resolveImage: registryImageResolver({ mirrors: cmd.registryMirrors }) }),
     log,
     onPeersChange: (peers) => {
       current.config = {

@@ -11,6 +11,7 @@ import * as logsPb from '../proto/gen/logs.js';
 import * as membershipPb from '../proto/gen/membership.js';
 import { ControlServer } from './controlapi/control-server.js';
 import { Forwarder } from './controlapi/forward.js';
+import type { ImageResolver } from './controlapi/image-pinning.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { LogBroker, LogsRelay } from './logbroker/index.js';
 import { Membership } from './membership.js';
@@ -51,6 +52,11 @@ export interface ManagerOptions {
   readonly onLeft?: () => void;
   /** Deadline of a control API write on the leader when the caller's is later or absent. */
   readonly writeTimeoutMs?: number;
+  /**
+   * Pins service images to digests on create and spec changes (docs/controlapi.md); absent:
+   * images are stored as written. manager/main.ts passes registryImageResolver by default.
+   */
+  readonly resolveImage?: ImageResolver;
 }
 
 /**
@@ -248,6 +254,7 @@ export class Manager {
       writer: new StoreWriter({ proposer: member.node, now: () => clock.now() }),
       now: () => clock.now(),
       newId: newObjectId,
+      resolveImage: opts.resolveImage,
     });
     const forwarder = new Forwarder({
       self: opts.id,

@@ -22,6 +22,10 @@ import {
 import { formatReference, parseReference, type ImageReference } from './reference.js';
 import { RegistryClient, type Credentials, type RetryPolicy } from './registry-client.js';
 import { StoreLayout } from './store-layout.js';
+import { isLoopbackRegistry } from '../../common/image/registry-host.js';
+
+// Moved to common/image (the manager needs the same rule); re-exported for agent imports.
+export { isLoopbackRegistry };
 
 /** What a container needs from its image. */
 export interface ImageRuntimeConfig {
@@ -116,10 +120,6 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal, reference: string): Pr
     );
   });
 }
-
-const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/;
-
-export const isLoopbackRegistry = (registry: string): boolean => LOOPBACK.test(registry);
 
 const exists = (path: string): Promise<boolean> =>
   stat(path).then(

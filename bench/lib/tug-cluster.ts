@@ -48,7 +48,19 @@ export interface StartManagersOptions {
   readonly nodeArgs?: readonly string[];
   /** SIGTERM to SIGKILL at cleanup (a profiling manager needs time to write its profile). */
   readonly stopGraceMs?: number;
+  /** See `managerImageArgs`. */
+  readonly registryMirrors?: ReadonlyMap<string, string>;
 }
+
+/**
+ * How test and bench managers pin image digests: through the given registry mirrors (as the
+ * agent pulls), or — none given — not at all, so that no manager asks a registry (or a DNS
+ * server) outside loopback for names like `registry.local:5000`.
+ */
+const managerImageArgs = (mirrors: ReadonlyMap<string, string> | undefined): string[] =>
+  mirrors === undefined || mirrors.size === 0
+    ? ['--resolve-image', 'never']
+    : [...mirrors].flatMap(([from, to]) => ['--registry-mirror', `${from}=${to}`]);
 
 /**
  * Starts `count` managers: the first `init`s, the others `join` it one at a time (a join waits for
@@ -73,6 +85,7 @@ export async function startTugManagers(options: StartManagersOptions): Promise<T
         join(options.dir, `m${i + 1}`),
         '--listen',
         addresses[i]!,
+        ...managerImageArgs(options.registryMirrors),
       ],
       logFile: join(options.dir, `${name}.log`),
       ready: { parse: jsonReadyLine('address'), timeoutMs: options.readyTimeoutMs ?? 30_000 },
@@ -92,6 +105,8 @@ export interface RestartManagerOptions {
   readonly readyTimeoutMs?: number;
   readonly nodeArgs?: readonly string[];
   readonly stopGraceMs?: number;
+  /** As given to `startTugManagers`. */
+  readonly registryMirrors?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -109,6 +124,7 @@ export async function restartTugManager(options: RestartManagerOptions): Promise
       'run',
       '--data-dir',
       join(options.dir, `m${options.index + 1}`),
+      ...managerImageArgs(options.registryMirrors),
     ],
     logFile: join(options.dir, `${name}.log`),
     ready: { parse: jsonReadyLine('address'), timeoutMs: options.readyTimeoutMs ?? 30_000 },

@@ -15,6 +15,7 @@ import { ControlClient } from '../../cli/client.js';
 import type { Task, TaskId } from '../../common/model.js';
 import { Manager } from '../../manager/manager.js';
 import { memberId } from '../../manager/raft/core/index.js';
+import { registryImageResolver } from '../../manager/controlapi/registry-resolver.js';
 import type { Cleanup } from '../lib/cleanup.js';
 import { machineInfo } from '../lib/machine.js';
 import { waitFor } from '../lib/wait.js';
@@ -67,6 +68,8 @@ export async function runRuntimeBench(
     clusterId: 'bench-runtime',
     listen: '127.0.0.1:0',
     bootstrap: [memberId(1)],
+    // As manager/main.ts by default: services applied by tag are stored digest-pinned.
+    resolveImage: registryImageResolver(),
   });
   manager.run();
   cleanup.add(
@@ -146,8 +149,15 @@ export async function runRuntimeBench(
   await apply('lat', 1);
   await untilRunning('lat', 1);
   const task = tasksOf('lat').find((t) => t.status.state === 'running')!;
-  const rec = await agent.images.get(image);
-  if (rec === undefined) throw new Error(`${image} is not in the agent's store after the warm-up`);
+  // The manager pinned the tag: the task names `…:latest@sha256:…`, no tag check per start.
+  if (!/@sha256:[a-f0-9]{64}$/.test(task.spec.image)) {
+    throw new Error(`the manager did not pin ${image}: the task names ${task.spec.image}`);
+  }
+  log(`the manager pinned ${image} as ${task.spec.image}`);
+  const rec = await agent.images.get(task.spec.image);
+  if (rec === undefined) {
+    throw new Error(`${task.spec.image} is not in the agent's store after the warm-up`);
+  }
   const bare = new BareRunc({
     dir: path.join(dir, 'bare'),
     cgroups: await detectCgroups(),
@@ -161,8 +171,8 @@ export async function runRuntimeBench(
     () => undefined,
   );
 
-  // The same image pinned by digest: what a start costs without the registry's tag check
-  // (Swarm's CLI pins the digest at service creation; tug's managers do not yet).
+  // The same image pinned by digest in the manifest itself (`name@sha256:…`, no tag): since the
+  // manager pins tags on create, this should now cost what the tag path costs.
   const pinnedImage = `${registry.host}/busybox@${rec.manifestDigest}`;
   await client.scale({ lat: 0 });
   await drained();
@@ -238,6 +248,7 @@ export async function runRuntimeBench(
     machine,
     loadAverage: { start: loadStart, end: loadavg() },
     tug,
+    tagStoredAs: task.spec.image,
     pinned,
     bare: bareSamples,
     applyMs,

@@ -23,8 +23,11 @@ export interface RuntimeRunFacts {
   readonly machine: MachineInfo;
   /** os.loadavg() at the start and at the end of the run. */
   readonly loadAverage: { readonly start: readonly number[]; readonly end: readonly number[] };
+  /** Applied by tag; the manager pins the digest on create (docs/controlapi.md). */
   readonly tug: readonly TugStart[];
-  /** The same, image pinned by digest (no registry round trip). */
+  /** The image the tug series' tasks named, as the manager stored it (`…:latest@sha256:…`). */
+  readonly tagStoredAs?: string | undefined;
+  /** The same, image pinned by digest in the manifest itself. */
   readonly pinned: readonly TugStart[];
   readonly bare: readonly { readonly runMs: number; readonly mountMs: number }[];
   /** Replicas → ms from the Apply call to all running. */
@@ -64,20 +67,24 @@ export function runtimeRecord(f: RuntimeRunFacts): Record<string, unknown> {
       end: f.loadAverage.end.map((x) => round(x, 2)),
     },
     versions: f.versions,
-    // Per container, image already pulled. tug: the agent's assignment received → running
+    // Per container, image already pulled. tug: a service applied by tag, which the manager
+    // stores digest-pinned (so no tag check per start); the agent's assignment received → running
     // reported (pull check, spec, conmon + runc create, runc mounting the overlay, start).
     // bare: the `runc run -d` process alone, bundle and mount prepared before it.
     start_latency_ms: {
       tug: tugS === undefined ? null : ms(tugS),
       tug_digest_pinned: pinnedS === undefined ? null : ms(pinnedS),
+      // The `tug` series' image as the manager stored it: applied by tag, stored pinned.
+      tug_image_stored_as: f.tagStoredAs ?? null,
       bare_runc_run_d: bareS === undefined ? null : ms(bareS),
       bare_overlay_mount: f.bare.length === 0 ? null : ms(summarize(f.bare.map((s) => s.mountMs))),
       // Medians of each step of tug's start (ms, from the previous mark).
       tug_steps_p50: {
         dirs_and_intent: medianOf(f.tug.map((s) => s.dirsMs)),
-        // From `dirs`, at once: the registry's tag check (to its answer), and mount → spec →
-        // create from the local copy; `created` is when both are done. `mount` is ≈ 0 when runc
-        // mounts the rootfs (the default): it is then part of the create.
+        // From `dirs`, at once: the image check (local for a pinned image; the registry's tag
+        // check for an unpinned one), and mount → spec → create from the local copy; `created` is
+        // when both are done. `mount` is ≈ 0 when runc mounts the rootfs (the default): it is
+        // then part of the create.
         pull_check: medianOf(f.tug.map((s) => s.pulledMs - s.dirsMs)),
         mount: medianOf(f.tug.map((s) => s.mountedMs - s.dirsMs)),
         spec: medianOf(f.tug.map((s) => s.specifiedMs - s.mountedMs)),
@@ -88,7 +95,7 @@ export function runtimeRecord(f: RuntimeRunFacts): Record<string, unknown> {
     ratios: {
       // tug p50 / bare p50, measured interleaved in this run; the target is ≤ 1.5.
       start_overhead: overhead === null ? null : round(overhead, 2),
-      // The same with the image pinned by digest (no tag check at the registry).
+      // The same with the image pinned by digest in the manifest (now the same path as `tug`).
       start_overhead_digest_pinned: pinnedOverhead === null ? null : round(pinnedOverhead, 2),
       start_overhead_p90: (() => {
         const r = ratio(tugS?.p90, bareS?.p90);

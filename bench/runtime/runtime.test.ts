@@ -115,6 +115,11 @@ test('runtime bench: a tiny run end to end measures everything and leaves nothin
   t.is(s['tug']?.count, 2);
   t.is(s['bare_runc_run_d']?.count, 2);
   t.is(s['tug_digest_pinned']?.count, 2);
+  // Applied by tag, the service's tasks ran the image the manager pinned.
+  t.regex(
+    (record['start_latency_ms'] as { tug_image_stored_as: string }).tug_image_stored_as,
+    /\/busybox:latest@sha256:[a-f0-9]{64}$/,
+  );
   t.true((s['tug']?.p50 ?? 0) > 0);
   t.is(typeof (record['ratios'] as { start_overhead: unknown }).start_overhead, 'number');
   t.deepEqual(Object.keys(record['apply_to_all_running_ms'] as object), ['1', '2']);

@@ -133,6 +133,8 @@ as often as the restart policy allows), 5 when --wait-timeout passed first.`,
     for (const r of res.results) {
       ctx.io.stdout.write(`${r.kind.toLowerCase()}/${r.name} ${r.action}${suffix}\n`);
     }
+    // On stderr: stdout stays one line per object for scripts.
+    for (const w of res.warnings) ctx.io.stderr.write(`warning: ${w}\n`);
     if (!wait) return ExitCode.Ok;
     return waitForServices(client, {
       services: res.results.filter((r) => r.kind === 'Service').map((r) => r.name),

@@ -5,6 +5,7 @@
 
 import type { Manifest } from '../../common/manifest/parse.js';
 import { renderManifests } from '../../common/manifest/render.js';
+import { storedAsWritten } from '../../common/image/pin.js';
 import type { Network, Service } from '../../common/model.js';
 import { ExitCode } from '../errors.js';
 import { unifiedDiff } from '../unified-diff.js';
@@ -49,7 +50,12 @@ differs: the cluster's (---) against the manifest's (+++); a new object is diffe
       const kind = m.kind.toLowerCase();
       const stored =
         m.kind === 'Service'
-          ? services.items.filter((s) => s.meta.name === m.name).map(serviceManifest)[0]
+          ? services.items
+              .filter((s) => s.meta.name === m.name)
+              // The manager's digest pin is not the user's change (apply says "unchanged").
+              .map((s) =>
+                serviceManifest({ ...s, spec: storedAsWritten(s.spec, m.spec.container.image) }),
+              )[0]
           : networks.items.filter((n) => n.meta.name === m.name).map(networkManifest)[0];
       const out = unifiedDiff(
         stored === undefined ? '/dev/null' : `${kind}/${m.name} (cluster)`,

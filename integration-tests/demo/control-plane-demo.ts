@@ -49,7 +49,9 @@ const run = async (): Promise<void> => {
     say(`Pushed the busybox test image as ${registry.host}/tug/busybox:latest`);
 
     say('Starting 3 tug managers (init, join, join)');
-    const { addresses } = await startTugManagers({ cleanup, dir });
+    const mirrors = new Map([[MANIFEST_REGISTRY, registry.host]]);
+    // Managers pin each service's image to its digest, asking the same registry the agent pulls from.
+    const { addresses } = await startTugManagers({ cleanup, dir, registryMirrors: mirrors });
     const manager = addresses[0]!;
     const agent = await startTugAgent({
       cleanup,
@@ -57,7 +59,7 @@ const run = async (): Promise<void> => {
       managers: addresses,
       hostname: 'demo-node',
       labels: { zone: 'a', rack: 'r1' },
-      registryMirrors: new Map([[MANIFEST_REGISTRY, registry.host]]),
+      registryMirrors: mirrors,
     });
     say(
       `Agent: node ${agent.nodeId} (hostname demo-node), state in ${agent.stateDir}, ` +

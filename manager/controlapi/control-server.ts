@@ -3,6 +3,7 @@
 // validated by the manifest validator (common/manifest), the same code the CLI runs, so nothing
 // reaches the store that a manifest could not have said. Errors become gRPC statuses only in
 // errors.ts. This class answers as if it were the leader; forward.ts sends writes to the leader.
+// Service image tags are resolved to digests before a write is built (image-pinning.ts).
 import {
   Metadata,
   type ServerUnaryCall,
@@ -18,6 +19,7 @@ import {
 } from '../../common/manifest/parse.js';
 import { jsonEqual } from '../../common/json-equal.js';
 import { renderManifests } from '../../common/manifest/render.js';
+import { storedAsWritten, withImage } from '../../common/image/pin.js';
 import {
   canMoveTo,
   NodeAvailability,
@@ -49,6 +51,12 @@ import {
 } from '../store/index.js';
 import type * as pb from '../../proto/gen/control.js';
 import { ControlError, fromRefusal, toStatus } from './errors.js';
+import {
+  pinSpec,
+  resolveAll,
+  type ImageResolver,
+  type ResolveImageOutcome,
+} from './image-pinning.js';
 
 export interface ControlServerDeps {
   readonly store: MemoryStore;
@@ -57,6 +65,11 @@ export interface ControlServerDeps {
   readonly now: () => number;
   /** A fresh object id (random, unique). */
   readonly newId: () => string;
+  /**
+   * Pins service images to digests on create and on spec changes (image-pinning.ts). Absent:
+   * images are stored as written.
+   */
+  readonly resolveImage?: ImageResolver | undefined;
 }
 
 export type ApplyAction = 'created' | 'updated' | 'unchanged';
@@ -194,13 +207,17 @@ export class ControlServer {
 
   async createService(r: pb.CreateServiceRequest): Promise<pb.CreateServiceResponse> {
     const m = this.validateService(r.name, r.labels, r.specJson);
+    const pinned = pinSpec(m.spec, await this.resolvePins([m.spec.container.image]));
     const service: Service = {
       meta: newMeta(this.deps.newId() as ServiceId, m.name, m.labels),
-      spec: m.spec,
+      spec: pinned.spec,
       specVersion: 1,
     };
     const o = await this.submit([{ op: 'create', kind: 'service', object: service }]);
-    return { serviceJson: json(o.objects[0]!.object) };
+    return {
+      serviceJson: json(o.objects[0]!.object),
+      warnings: warningsOf(m.name, pinned.warning),
+    };
   }
 
   async updateService(r: pb.UpdateServiceRequest): Promise<pb.UpdateServiceResponse> {
@@ -208,7 +225,15 @@ export class ControlServer {
     const prev = this.resolve('service', r.service);
     const labels = r.setLabels ? r.labels : prev.meta.labels;
     const m = this.validateService(prev.meta.name, labels, r.specJson);
-    const next = nextService(prev, m.spec, m.labels);
+    // The same rule as apply: a spec change that rolls tasks re-resolves the tag (so a moved tag
+    // rolls out, as `docker service update` does); anything else keeps the stored digest.
+    const { spec, warning } = specChanged(
+      storedAsWritten(prev.spec, m.spec.container.image),
+      m.spec,
+    )
+      ? pinSpec(m.spec, await this.resolvePins([m.spec.container.image]))
+      : { spec: withImage(m.spec, prev.spec.container.image), warning: undefined };
+    const next = nextService(prev, spec, m.labels);
     const o = await this.submit([
       {
         op: 'update',
@@ -216,7 +241,7 @@ export class ControlServer {
         object: { ...next, meta: { ...next.meta, version: r.version } },
       },
     ]);
-    return { serviceJson: json(o.objects[0]!.object) };
+    return { serviceJson: json(o.objects[0]!.object), warnings: warningsOf(m.name, warning) };
   }
 
   /**
@@ -411,13 +436,30 @@ export class ControlServer {
     if (r.sources.length === 0) throw new ControlError('invalid', 'apply: no manifests given');
     const parsed = parseManifests(r.sources, { existingNetworks: this.networkNames() });
     if (!parsed.ok) throw new ManifestInvalidError(parsed.errors);
+    // Resolving is I/O, so it happens before the transaction, for the services the current
+    // state says will be created or changed; a plan made again after a conflict uses these.
+    const pins = await this.resolvePins(
+      parsed.manifests
+        .filter((m): m is ServiceManifest => m.kind === 'Service')
+        .filter((m) => {
+          const prev = this.deps.store.find('service', { name: m.name })[0];
+          return (
+            prev === undefined ||
+            specChanged(storedAsWritten(prev.spec, m.spec.container.image), m.spec)
+          );
+        })
+        .map((m) => m.spec.container.image),
+    );
     let results: pb.ApplyResult[] = [];
+    let warnings: string[] = [];
     const plan = (): Transaction => {
       results = [];
+      warnings = [];
       const tx: Change[] = [];
       for (const m of parsed.manifests) {
-        const { change, action } = this.planOne(m);
+        const { change, action, warning } = this.planOne(m, pins);
         if (change !== null) tx.push(change);
+        if (warning !== undefined) warnings.push(`service ${m.name}: ${warning}`);
         const id = (change === null ? undefined : changeId(change)) ?? this.idOf(m);
         results.push({ kind: m.kind, name: m.name, id, action });
       }
@@ -426,15 +468,15 @@ export class ControlServer {
     if (r.dryRun) {
       plan();
       for (const x of results) if (x.action === 'created') x.id = '';
-      return { results, version: this.deps.store.version };
+      return { results, version: this.deps.store.version, warnings };
     }
     const o = await update(this.deps.store, this.deps.writer, (): Transaction | null => {
       const tx = plan();
       return tx.length === 0 ? null : tx;
     });
-    if (o === null) return { results, version: this.deps.store.version };
+    if (o === null) return { results, version: this.deps.store.version, warnings };
     if (!o.ok) throw fromRefusal(o);
-    return { results, version: o.version };
+    return { results, version: o.version, warnings };
   }
 
   private idOf(m: Manifest): string {
@@ -442,22 +484,37 @@ export class ControlServer {
     return this.deps.store.find(kind, { name: m.name })[0]?.meta.id ?? '';
   }
 
-  private planOne(m: Manifest): { change: Change | null; action: ApplyAction } {
+  private planOne(
+    m: Manifest,
+    pins: ReadonlyMap<string, ResolveImageOutcome>,
+  ): { change: Change | null; action: ApplyAction; warning?: string | undefined } {
     if (m.kind === 'Service') {
       const prev = this.deps.store.find('service', { name: m.name })[0];
       if (prev === undefined) {
+        const { spec, warning } = pinSpec(m.spec, pins);
         const object: Service = {
           meta: newMeta(this.deps.newId() as ServiceId, m.name, m.labels),
-          spec: m.spec,
+          spec,
           specVersion: 1,
         };
-        return { change: { op: 'create', kind: 'service', object }, action: 'created' };
+        return { change: { op: 'create', kind: 'service', object }, action: 'created', warning };
       }
-      if (jsonEqual(prev.spec, m.spec) && jsonEqual(prev.meta.labels, m.labels)) {
+      // Compared as the user wrote it: our pin alone is no change, so re-applying an unchanged
+      // manifest keeps the stored digest (tug apply does not "pull latest").
+      const written = storedAsWritten(prev.spec, m.spec.container.image);
+      if (jsonEqual(written, m.spec) && jsonEqual(prev.meta.labels, m.labels)) {
         return { change: null, action: 'unchanged' };
       }
-      const object = nextService(prev, m.spec, m.labels);
-      return { change: { op: 'update', kind: 'service', object }, action: 'updated' };
+      // Replicas or labels only: nothing rolls, the stored digest stays.
+      const pinned = specChanged(written, m.spec)
+        ? pinSpec(m.spec, pins)
+        : { spec: withImage(m.spec, prev.spec.container.image), warning: undefined };
+      const object = nextService(prev, pinned.spec, m.labels);
+      return {
+        change: { op: 'update', kind: 'service', object },
+        action: 'updated',
+        warning: pinned.warning,
+      };
     }
     const prev = this.deps.store.find('network', { name: m.name })[0];
     if (prev === undefined) {
@@ -545,6 +602,13 @@ export class ControlServer {
     return o;
   }
 
+  /** Digests for the images, when a resolver is configured; none otherwise. */
+  private async resolvePins(images: readonly string[]): Promise<Map<string, ResolveImageOutcome>> {
+    const resolver = this.deps.resolveImage;
+    if (resolver === undefined || images.length === 0) return new Map();
+    return resolveAll(resolver, images);
+  }
+
   private sorted<K extends ObjectKind>(kind: K): ObjectsByKind[K][] {
     return this.deps.store.list(kind).sort(byName);
   }
@@ -604,6 +668,9 @@ export class ControlServer {
     return o;
   }
 }
+
+const warningsOf = (service: string, warning: string | undefined): string[] =>
+  warning === undefined ? [] : [`service ${service}: ${warning}`];
 
 const byName = (a: { meta: Meta }, b: { meta: Meta }): number =>
   a.meta.name < b.meta.name ? -1 : a.meta.name > b.meta.name ? 1 : 0;

@@ -40,6 +40,8 @@ export interface CreateServiceRequest_LabelsEntry {
 export interface CreateServiceResponse {
   /** JSON of the stored Service. */
   serviceJson: string;
+  /** Things the client should tell the user, e.g. an image that could not be pinned to a digest. */
+  warnings: string[];
 }
 
 export interface UpdateServiceRequest {
@@ -60,6 +62,8 @@ export interface UpdateServiceRequest_LabelsEntry {
 
 export interface UpdateServiceResponse {
   serviceJson: string;
+  /** As CreateServiceResponse.warnings. */
+  warnings: string[];
 }
 
 export interface GetServiceRequest {
@@ -241,6 +245,8 @@ export interface ApplyResponse {
   results: ApplyResult[];
   /** The version the transaction was written at; for a dry run or nothing to write, the version read. */
   version: number;
+  /** As CreateServiceResponse.warnings. */
+  warnings: string[];
 }
 
 export interface WatchRequest {
@@ -490,13 +496,16 @@ export const CreateServiceRequest_LabelsEntry: MessageFns<CreateServiceRequest_L
 };
 
 function createBaseCreateServiceResponse(): CreateServiceResponse {
-  return { serviceJson: "" };
+  return { serviceJson: "", warnings: [] };
 }
 
 export const CreateServiceResponse: MessageFns<CreateServiceResponse> = {
   encode(message: CreateServiceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.serviceJson !== "") {
       writer.uint32(10).string(message.serviceJson);
+    }
+    for (const v of message.warnings) {
+      writer.uint32(18).string(v!);
     }
     return writer;
   },
@@ -522,6 +531,14 @@ export const CreateServiceResponse: MessageFns<CreateServiceResponse> = {
             message.serviceJson = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.warnings.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -541,6 +558,7 @@ export const CreateServiceResponse: MessageFns<CreateServiceResponse> = {
         : isSet(object.service_json)
         ? globalThis.String(object.service_json)
         : "",
+      warnings: globalThis.Array.isArray(object?.warnings) ? object.warnings.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -548,6 +566,9 @@ export const CreateServiceResponse: MessageFns<CreateServiceResponse> = {
     const obj: any = {};
     if (message.serviceJson !== "") {
       obj.serviceJson = message.serviceJson;
+    }
+    if (message.warnings?.length) {
+      obj.warnings = message.warnings;
     }
     return obj;
   },
@@ -558,6 +579,7 @@ export const CreateServiceResponse: MessageFns<CreateServiceResponse> = {
   fromPartial(object: DeepPartial<CreateServiceResponse>): CreateServiceResponse {
     const message = createBaseCreateServiceResponse();
     message.serviceJson = object.serviceJson ?? "";
+    message.warnings = object.warnings?.map((e) => e) || [];
     return message;
   },
 };
@@ -819,13 +841,16 @@ export const UpdateServiceRequest_LabelsEntry: MessageFns<UpdateServiceRequest_L
 };
 
 function createBaseUpdateServiceResponse(): UpdateServiceResponse {
-  return { serviceJson: "" };
+  return { serviceJson: "", warnings: [] };
 }
 
 export const UpdateServiceResponse: MessageFns<UpdateServiceResponse> = {
   encode(message: UpdateServiceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.serviceJson !== "") {
       writer.uint32(10).string(message.serviceJson);
+    }
+    for (const v of message.warnings) {
+      writer.uint32(18).string(v!);
     }
     return writer;
   },
@@ -851,6 +876,14 @@ export const UpdateServiceResponse: MessageFns<UpdateServiceResponse> = {
             message.serviceJson = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.warnings.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -870,6 +903,7 @@ export const UpdateServiceResponse: MessageFns<UpdateServiceResponse> = {
         : isSet(object.service_json)
         ? globalThis.String(object.service_json)
         : "",
+      warnings: globalThis.Array.isArray(object?.warnings) ? object.warnings.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -877,6 +911,9 @@ export const UpdateServiceResponse: MessageFns<UpdateServiceResponse> = {
     const obj: any = {};
     if (message.serviceJson !== "") {
       obj.serviceJson = message.serviceJson;
+    }
+    if (message.warnings?.length) {
+      obj.warnings = message.warnings;
     }
     return obj;
   },
@@ -887,6 +924,7 @@ export const UpdateServiceResponse: MessageFns<UpdateServiceResponse> = {
   fromPartial(object: DeepPartial<UpdateServiceResponse>): UpdateServiceResponse {
     const message = createBaseUpdateServiceResponse();
     message.serviceJson = object.serviceJson ?? "";
+    message.warnings = object.warnings?.map((e) => e) || [];
     return message;
   },
 };
@@ -3569,7 +3607,7 @@ export const ApplyResult: MessageFns<ApplyResult> = {
 };
 
 function createBaseApplyResponse(): ApplyResponse {
-  return { results: [], version: 0 };
+  return { results: [], version: 0, warnings: [] };
 }
 
 export const ApplyResponse: MessageFns<ApplyResponse> = {
@@ -3579,6 +3617,9 @@ export const ApplyResponse: MessageFns<ApplyResponse> = {
     }
     if (message.version !== 0) {
       writer.uint32(16).uint64(message.version);
+    }
+    for (const v of message.warnings) {
+      writer.uint32(26).string(v!);
     }
     return writer;
   },
@@ -3612,6 +3653,14 @@ export const ApplyResponse: MessageFns<ApplyResponse> = {
             message.version = longToNumber(reader.uint64());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.warnings.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3628,6 +3677,7 @@ export const ApplyResponse: MessageFns<ApplyResponse> = {
     return {
       results: globalThis.Array.isArray(object?.results) ? object.results.map((e: any) => ApplyResult.fromJSON(e)) : [],
       version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      warnings: globalThis.Array.isArray(object?.warnings) ? object.warnings.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -3639,6 +3689,9 @@ export const ApplyResponse: MessageFns<ApplyResponse> = {
     if (message.version !== 0) {
       obj.version = Math.round(message.version);
     }
+    if (message.warnings?.length) {
+      obj.warnings = message.warnings;
+    }
     return obj;
   },
 
@@ -3649,6 +3702,7 @@ export const ApplyResponse: MessageFns<ApplyResponse> = {
     const message = createBaseApplyResponse();
     message.results = object.results?.map((e) => ApplyResult.fromPartial(e)) || [];
     message.version = object.version ?? 0;
+    message.warnings = object.warnings?.map((e) => e) || [];
     return message;
   },
 };

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 
 import { Agent, type AgentOptions } from './agent.js';
 import { RuntimeKind } from './runtime/runtime.js';
+import { parseRegistryMirrors } from '../common/image/registry-host.js';
 
 export class AgentUsageError extends Error {
   readonly code = 'usage';
@@ -52,23 +53,9 @@ export function agentOptions(f: AgentFlags): AgentOptions {
   const runtime = f.runtime ?? RuntimeKind.Runc;
   if (runtime !== RuntimeKind.Runc && runtime !== RuntimeKind.Crun)
     throw new AgentUsageError(`--runtime ${runtime}: expected runc or crun`);
-  const mirrors = new Map<string, string>();
-  for (const m of f['registry-mirror'] ?? []) {
-    const [from, to, ...rest] = m.split('=').map((s) => s.trim());
-    const hostPort = /^[^\s/=@]+$/;
-    if (
-      from === undefined ||
-      to === undefined ||
-      rest.length > 0 ||
-      !hostPort.test(from) ||
-      !hostPort.test(to)
-    )
-      throw new AgentUsageError(
-        `--registry-mirror ${m}: expected REGISTRY=MIRROR (host:port each)`,
-      );
-    if (mirrors.has(from)) throw new AgentUsageError(`--registry-mirror: ${from} given twice`);
-    mirrors.set(from, to);
-  }
+  const parsedMirrors = parseRegistryMirrors(f['registry-mirror'] ?? []);
+  if (!parsedMirrors.ok) throw new AgentUsageError(parsedMirrors.reason);
+  const mirrors = parsedMirrors.mirrors;
   return {
     managers,
     stateDir,

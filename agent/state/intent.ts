@@ -1,7 +1,7 @@
 // The agent's intent records: before each step on a task it writes `tasks/<id>/intent.json`
-// (temp file, fsync, rename), so after a crash the next agent knows what was under way. The
-// record is advisory: re-adoption decides from what exists (containers, mounts, directories),
-// and the intent explains leftovers in logs and to people.
+// (temp file, rename; fsync for the steps off the start path), so after a crash the next agent
+// knows what was under way. The record is advisory: re-adoption decides from what exists
+// (containers, mounts, directories), and the intent explains leftovers in logs and to people.
 
 import { open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,13 +13,21 @@ export interface Intent {
   readonly atMs: number;
 }
 
-/** Writes `value` to `file` so that a reader sees the old or the new content, never a torn one. */
-export async function writeAtomic(file: string, value: string): Promise<void> {
+/**
+ * Writes `value` to `file` so that a reader sees the old or the new content, never a torn one.
+ * `durable: false` skips the fsync: the write then survives the agent being killed (the page
+ * cache is the kernel's) but not the host crashing — when the containers die with it anyway.
+ */
+export async function writeAtomic(
+  file: string,
+  value: string,
+  opts: { readonly durable?: boolean } = {},
+): Promise<void> {
   const tmp = `${file}.tmp`;
   const fh = await open(tmp, 'w', 0o600);
   try {
     await fh.writeFile(value);
-    await fh.sync();
+    if (opts.durable !== false) await fh.sync();
   } finally {
     await fh.close();
   }
@@ -28,8 +36,12 @@ export async function writeAtomic(file: string, value: string): Promise<void> {
 
 export const intentPath = (taskDir: string): string => path.join(taskDir, 'intent.json');
 
-export async function writeIntent(taskDir: string, intent: Intent): Promise<void> {
-  await writeAtomic(intentPath(taskDir), `${JSON.stringify(intent)}\n`);
+export async function writeIntent(
+  taskDir: string,
+  intent: Intent,
+  opts: { readonly durable?: boolean } = {},
+): Promise<void> {
+  await writeAtomic(intentPath(taskDir), `${JSON.stringify(intent)}\n`, opts);
 }
 
 export async function readIntent(taskDir: string): Promise<Intent | undefined> {

@@ -1,18 +1,11 @@
 import test from 'ava';
 import fc from 'fast-check';
 import type { ServiceSpec } from '../model.js';
+import { serviceSpec } from '../testing/model-fixtures.js';
 import { isPinned, storedAsWritten, unpinned, withImage } from './pin.js';
 
-const spec = (image: string): ServiceSpec => ({
-  container: { image, env: {}, readOnlyRootfs: false, stopGracePeriodMs: 0 },
-  mode: { type: 'replicated', replicas: 1 },
-  ports: [],
-  resources: { limits: {}, reservations: {} },
-  networks: [],
-  placement: { constraints: [], maxReplicasPerNode: 0 },
-  restartPolicy: { condition: 'any', delayMs: 0, maxAttempts: 0, windowMs: 0 },
-  update: { parallelism: 1, delayMs: 0, order: 'stop-first' },
-});
+const spec = (image: string): ServiceSpec =>
+  serviceSpec({ container: { ...serviceSpec().container, image, stopGracePeriodMs: 0 } });
 
 const hex = fc.stringMatching(/^[a-f0-9]{64}$/);
 const name = fc.stringMatching(/^[a-z0-9.:/-]{1,40}$/);

@@ -7,11 +7,13 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 
 import { credentials } from '@grpc/grpc-js';
 import test, { type ExecutionContext } from 'ava';
 
 import { waitFor } from '../../bench/lib/wait.js';
+import { main } from '../../cli/main.js';
 import type { Service, Task } from '../../common/model.js';
 import { Manager } from '../../manager/manager.js';
 import { memberId } from '../../manager/raft/core/index.js';
@@ -86,6 +88,22 @@ const call = <Req, Res>(
       else resolve(res);
     });
   });
+
+/** Runs the `tug` CLI in-process against the test's manager; returns its exit code and output. */
+export const runTug = async (
+  c: TestCluster,
+  argv: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> => {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(['--manager', c.manager.address, ...argv], {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    stdin: Readable.from([]),
+    env: { HOME: c.stateDir },
+  });
+  return { code, stdout, stderr };
+};
 
 export const serviceYaml = (o: {
   name: string;

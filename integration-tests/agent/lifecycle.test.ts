@@ -6,15 +6,14 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 
 import test from 'ava';
 
 import { waitFor } from '../../bench/lib/wait.js';
 import type { Agent } from '../../agent/agent.js';
 import { logLines } from '../../agent/runtime/log.js';
-import { main } from '../../cli/main.js';
 import {
+  runTug,
   serviceYaml,
   startTestAgent,
   type TestCluster,
@@ -228,17 +227,7 @@ test.serial(
         what: 'talk running',
         timeoutMs: 30_000,
       });
-      const tug = async (argv: readonly string[]) => {
-        let stdout = '';
-        let stderr = '';
-        const code = await main(['--manager', c.manager.address, ...argv], {
-          stdout: { write: (s: string) => (stdout += s) },
-          stderr: { write: (s: string) => (stderr += s) },
-          stdin: Readable.from([]),
-          env: { HOME: c.stateDir },
-        });
-        return { code, stdout, stderr };
-      };
+      const tug = (argv: readonly string[]) => runTug(c, argv);
       const logs = await waitFor(
         async () => {
           const r = await tug(['logs', 'talk']);

@@ -1,21 +1,21 @@
 // Task logs follow the task history (docs/agent.md, "Logs and stats"): a real manager with the
 // history cap at one finished task per slot, a real agent with real containers. Logs of a task
 // the cap prunes go, the kept one's stay and `tug logs` still shows them. Tasks deleted while the
-// agent is down lose their logs at its next full assignment set. Every test ends with the leak check (harness.ts). Needs root.
+// agent is down lose their logs at its next full assignment set. Every test ends with the leak
+// check (harness.ts). Needs root.
 
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 
 import test from 'ava';
 
 import { waitFor } from '../../bench/lib/wait.js';
-import { main } from '../../cli/main.js';
 import type { Task } from '../../common/model.js';
 import { makeCluster } from '../../manager/store/test-fixtures.js';
 import { StoreWriter } from '../../manager/store/writer.js';
 import {
+  runTug,
   serviceYaml,
   startTestAgent,
   type TestCluster,
@@ -26,18 +26,6 @@ import {
 const registry = useTestRegistry();
 
 const logDir = (c: TestCluster, id: string): string => path.join(c.stateDir, 'logs', id);
-
-const tug = async (c: TestCluster, argv: readonly string[]) => {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(['--manager', c.manager.address, ...argv], {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    stdin: Readable.from([]),
-    env: { HOME: c.stateDir },
-  });
-  return { code, stdout, stderr };
-};
 
 /** Runs generation `n` of service `gen` and returns its running task, once its line is logged. */
 const runGeneration = async (c: TestCluster, n: number): Promise<Task> => {
@@ -103,14 +91,14 @@ test.serial(
 
       const logs = await waitFor(
         async () => {
-          const r = await tug(c, ['logs', 'gen']);
+          const r = await runTug(c, ['logs', 'gen']);
           return r.code === 0 && r.stdout.includes('gen-3') ? r : undefined;
         },
         { what: 'gen-3 through tug logs', timeoutMs: 15_000 },
       );
       t.true(logs.stdout.includes('gen-2'), 'the kept finished task’s output is still there');
       t.false(logs.stdout.includes('gen-1'));
-      const pruned = await tug(c, ['logs', first.meta.id]);
+      const pruned = await runTug(c, ['logs', first.meta.id]);
       t.is(pruned.code, 1);
       t.is(pruned.stderr, `error: no service or task "${first.meta.id}"\n`);
     });
@@ -160,7 +148,7 @@ test.serial(
       });
       // Decided by the same full set: the retained task's logs stay.
       t.true(existsSync(logDir(c, kept.meta.id)));
-      const logs = await tug(c, ['logs', 'kept']);
+      const logs = await runTug(c, ['logs', 'kept']);
       t.is(logs.code, 0, logs.stderr);
       t.true(logs.stdout.includes('kept'));
     });

@@ -10,10 +10,10 @@ import anyTest, { type TestFn } from 'ava';
 import { freePorts } from '../../bench/lib/ports.js';
 import { FakeRegistry, sha256Of } from '../testing/fake-registry.js';
 import { pushTestImage, startRegistry, type TestRegistry } from '../testing/registry.js';
-import { digestHex, type Digest } from './digest.js';
-import { ImageError, ImageErrorCode } from './errors.js';
+import { digestHex, type Digest } from '../../common/image/digest.js';
+import { ImageError, ImageErrorCode } from '../../common/image/errors.js';
 import { ImageService } from './image-service.js';
-import { MediaType } from './manifest.js';
+import { MediaType } from '../../common/image/manifest.js';
 
 const test = anyTest as TestFn<{ registry: TestRegistry }>;
 

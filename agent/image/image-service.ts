@@ -7,8 +7,8 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 
 import { systemClock, type Clock } from '../../common/clock.js';
-import { digestFromHex, type Digest } from './digest.js';
-import { ImageError, ImageErrorCode } from './errors.js';
+import { digestFromHex, type Digest } from '../../common/image/digest.js';
+import { ImageError, ImageErrorCode } from '../../common/image/errors.js';
 import { UnpackFailure, unpackLayer } from './layer-unpack.js';
 import {
   describePlatforms,
@@ -18,9 +18,17 @@ import {
   selectPlatform,
   type Descriptor,
   type LayerDescriptor,
-} from './manifest.js';
-import { formatReference, parseReference, type ImageReference } from './reference.js';
-import { RegistryClient, type Credentials, type RetryPolicy } from './registry-client.js';
+} from '../../common/image/manifest.js';
+import {
+  formatReference,
+  parseReference,
+  type ImageReference,
+} from '../../common/image/reference.js';
+import {
+  RegistryClient,
+  type Credentials,
+  type RetryPolicy,
+} from '../../common/image/registry-client.js';
 import { StoreLayout } from './store-layout.js';
 import { isLoopbackRegistry } from '../../common/image/registry-host.js';
 

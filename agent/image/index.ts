@@ -10,8 +10,8 @@ export type {
   ImageStats,
   PullProgress,
 } from './image-service.js';
-export { ImageError, ImageErrorCode, isImageError } from './errors.js';
-export { formatReference, parseReference } from './reference.js';
-export type { ImageReference, ParseReferenceResult } from './reference.js';
-export type { Digest } from './digest.js';
-export type { Credentials, RetryPolicy } from './registry-client.js';
+export { ImageError, ImageErrorCode, isImageError } from '../../common/image/errors.js';
+export { formatReference, parseReference } from '../../common/image/reference.js';
+export type { ImageReference, ParseReferenceResult } from '../../common/image/reference.js';
+export type { Digest } from '../../common/image/digest.js';
+export type { Credentials, RetryPolicy } from '../../common/image/registry-client.js';

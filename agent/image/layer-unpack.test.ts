@@ -7,9 +7,9 @@ import { gunzipSync } from 'node:zlib';
 
 import test from 'ava';
 
-import type { Digest } from './digest.js';
+import type { Digest } from '../../common/image/digest.js';
 import { UnpackFailure, unpackLayer } from './layer-unpack.js';
-import { LayerCompression } from './manifest.js';
+import { LayerCompression } from '../../common/image/manifest.js';
 
 /** Makes a gzipped layer from `files` (path → content); returns its path and diff id. */
 async function makeLayer(

@@ -13,8 +13,8 @@ import { PassThrough, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 
-import { type Digest } from './digest.js';
-import { LayerCompression } from './manifest.js';
+import { type Digest } from '../../common/image/digest.js';
+import { LayerCompression } from '../../common/image/manifest.js';
 import { overlayTar, type OverlayEntry } from './overlay-tar.js';
 
 const WHITEOUT = '.wh.';

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { FakeRegistry } from '../testing/fake-registry.js';
-import type { Digest } from './digest.js';
-import { ImageError, ImageErrorCode } from './errors.js';
-import { MediaType } from './manifest.js';
-import { RegistryClient, type RegistryClientOptions } from './registry-client.js';
+import type { Digest } from '../../common/image/digest.js';
+import { ImageError, ImageErrorCode } from '../../common/image/errors.js';
+import { MediaType } from '../../common/image/manifest.js';
+import { RegistryClient, type RegistryClientOptions } from '../../common/image/registry-client.js';
 
 const withRegistry = async (
   opts: Parameters<typeof FakeRegistry.start>[0],

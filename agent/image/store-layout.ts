@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 
-import { digestHex, type Digest } from './digest.js';
+import { digestHex, type Digest } from '../../common/image/digest.js';
 
 export class StoreLayout {
   readonly root: string;

@@ -101,6 +101,23 @@ const specWithoutReplicas = (s: ServiceSpec): string =>
 export const specChanged = (a: ServiceSpec, b: ServiceSpec): boolean =>
   specWithoutReplicas(a) !== specWithoutReplicas(b);
 
+/**
+ * Whether writing `next` over `prev` (none: a create) rolls tasks, and so re-resolves the tag (a
+ * moved tag rolls out, as `docker service update` does). Our pin alone is no change.
+ */
+const needsPin = (prev: ServiceSpec | undefined, next: ServiceSpec): boolean =>
+  prev === undefined || specChanged(storedAsWritten(prev, next.container.image), next);
+
+/** The spec stored for `next` over `prev`: pinned afresh if it rolls tasks, else the stored digest kept. */
+const specToStore = (
+  prev: ServiceSpec,
+  next: ServiceSpec,
+  pins: ReadonlyMap<string, ResolveImageOutcome>,
+): { spec: ServiceSpec; warning: string | undefined } =>
+  needsPin(prev, next)
+    ? pinSpec(next, pins)
+    : { spec: withImage(next, prev.container.image), warning: undefined };
+
 /** Bytes of event JSON per Watch message: well under gRPC's default 4 MiB receive limit. */
 const watchMessageBytes = 1024 * 1024;
 
@@ -225,14 +242,10 @@ export class ControlServer {
     const prev = this.resolve('service', r.service);
     const labels = r.setLabels ? r.labels : prev.meta.labels;
     const m = this.validateService(prev.meta.name, labels, r.specJson);
-    // The same rule as apply: a spec change that rolls tasks re-resolves the tag (so a moved tag
-    // rolls out, as `docker service update` does); anything else keeps the stored digest.
-    const { spec, warning } = specChanged(
-      storedAsWritten(prev.spec, m.spec.container.image),
-      m.spec,
-    )
-      ? pinSpec(m.spec, await this.resolvePins([m.spec.container.image]))
-      : { spec: withImage(m.spec, prev.spec.container.image), warning: undefined };
+    const pins = await this.resolvePins(
+      needsPin(prev.spec, m.spec) ? [m.spec.container.image] : [],
+    );
+    const { spec, warning } = specToStore(prev.spec, m.spec, pins);
     const next = nextService(prev, spec, m.labels);
     const o = await this.submit([
       {
@@ -441,13 +454,7 @@ export class ControlServer {
     const pins = await this.resolvePins(
       parsed.manifests
         .filter((m): m is ServiceManifest => m.kind === 'Service')
-        .filter((m) => {
-          const prev = this.deps.store.find('service', { name: m.name })[0];
-          return (
-            prev === undefined ||
-            specChanged(storedAsWritten(prev.spec, m.spec.container.image), m.spec)
-          );
-        })
+        .filter((m) => needsPin(this.deps.store.find('service', { name: m.name })[0]?.spec, m.spec))
         .map((m) => m.spec.container.image),
     );
     let results: pb.ApplyResult[] = [];
@@ -459,7 +466,7 @@ export class ControlServer {
       for (const m of parsed.manifests) {
         const { change, action, warning } = this.planOne(m, pins);
         if (change !== null) tx.push(change);
-        if (warning !== undefined) warnings.push(`service ${m.name}: ${warning}`);
+        warnings.push(...warningsOf(m.name, warning));
         const id = (change === null ? undefined : changeId(change)) ?? this.idOf(m);
         results.push({ kind: m.kind, name: m.name, id, action });
       }
@@ -505,10 +512,7 @@ export class ControlServer {
       if (jsonEqual(written, m.spec) && jsonEqual(prev.meta.labels, m.labels)) {
         return { change: null, action: 'unchanged' };
       }
-      // Replicas or labels only: nothing rolls, the stored digest stays.
-      const pinned = specChanged(written, m.spec)
-        ? pinSpec(m.spec, pins)
-        : { spec: withImage(m.spec, prev.spec.container.image), warning: undefined };
+      const pinned = specToStore(prev.spec, m.spec, pins);
       const object = nextService(prev, pinned.spec, m.labels);
       return {
         change: { op: 'update', kind: 'service', object },

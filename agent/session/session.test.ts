@@ -235,3 +235,44 @@ test('AgentSession: an unknown node id ends the session for good', async (t) => 
     clients.close();
   }
 });
+
+test('AgentSession: a manager that starts a session and then goes silent is left for the next one', async (t) => {
+  const h = await setup();
+  // Starts every session (with the node id the agent asked for, none here) and a 40 ms period,
+  // then answers nothing, the connection kept open.
+  const silent: pb.DispatcherServiceServer = {
+    session: (call) => {
+      call.on('data', (m: pb.SessionRequest) => {
+        if (m.message?.$case !== 'open') return;
+        call.write({
+          message: {
+            $case: 'started',
+            value: {
+              sessionId: 'silent',
+              nodeId: m.message.value.nodeId,
+              heartbeatPeriodMs: 40,
+              managers: [],
+            },
+          },
+        });
+      });
+    },
+  };
+  const [server, silentAddress] = await serve(silent);
+  const clients = new DispatcherClients();
+  try {
+    const { session } = newSession(h, clients, [silentAddress, h.address]);
+    await session.start();
+    t.is(session.connectedTo, silentAddress);
+    await waitFor(() => session.connectedTo === h.address && session.sessionId !== 'silent', {
+      what: 'the session moved to the live manager',
+      timeoutMs: 5000,
+    });
+    t.regex(session.lastError?.message ?? '', /no answer from 127\.0\.0\.1:\d+ for \d+ ms/);
+    t.is(h.store.count('node'), 1);
+  } finally {
+    await h.close();
+    clients.close();
+    server.forceShutdown();
+  }
+});

@@ -123,11 +123,21 @@ const fatal = (e: Partial<ServiceError>): SessionError | null => {
 
 const statusDeadlineMs = 10_000;
 
+/**
+ * Heartbeat periods of silence (no message at all) after which the manager counts as failed and
+ * the agent moves on: twice the manager's default grace, by when the manager, if it is alive,
+ * has marked the node down anyway. Shorter would have a thousand agents leave a leader that is
+ * only slow.
+ */
+const silentPeriods = 6;
+
 interface Live {
   readonly address: string;
   readonly stream: ClientDuplexStream<pb.SessionRequest, pb.SessionResponse>;
   sessionId: string;
   periodMs: number;
+  /** When the manager last sent anything (clock ms). */
+  heardAt: number;
 }
 
 /** A report sent and not yet acknowledged. */
@@ -304,7 +314,7 @@ export class AgentSession {
         value: { nodeId: this.nodeId, description: { ...d, labels: { ...d.labels } } },
       },
     });
-    const live: Live = { address, stream, sessionId: '', periodMs: 0 };
+    const live: Live = { address, stream, sessionId: '', periodMs: 0, heardAt: this.clock.now() };
     this.live = live;
     const timeoutMs = this.opts.connectTimeoutMs ?? 5000;
     const cancelTimeout = this.clock.setTimer(timeoutMs, () => {
@@ -314,6 +324,7 @@ export class AgentSession {
     });
     stream.on('data', (m: pb.SessionResponse) => {
       if (this.live !== live) return;
+      live.heardAt = this.clock.now();
       const msg = m.message;
       if (msg?.$case === 'started') {
         cancelTimeout();
@@ -399,6 +410,12 @@ export class AgentSession {
     this.cancelHeartbeat = this.clock.setTimer(waitMs, () => {
       this.cancelHeartbeat = null;
       if (this.live !== live) return;
+      const silentMs = this.clock.now() - live.heardAt;
+      if (silentMs > silentPeriods * live.periodMs) {
+        // Connected but not answering (stalled, or cut off without the connection breaking).
+        this.lost(live, new Error(`no answer from ${live.address} for ${silentMs} ms`));
+        return;
+      }
       live.stream.write({ message: { $case: 'heartbeat', value: {} } });
       this.scheduleHeartbeat(live);
     });

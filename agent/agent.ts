@@ -191,6 +191,7 @@ export class Agent implements SessionExecutor {
       },
       gate: new Gate(opts.parallelStarts ?? 4),
       initPath: opts.initPath ?? '/usr/bin/tini-static',
+      resolvedUsers: new Map(),
       userNamespace: opts.userNamespaceRange ?? {
         hostUid: 100_000,
         hostGid: 100_000,

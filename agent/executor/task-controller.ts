@@ -69,6 +69,12 @@ export interface TaskContext {
   readonly gate: Gate;
   /** Host path of tini-static, the containers' init. */
   readonly initPath: string;
+  /**
+   * Users resolved against an image's /etc/passwd and /etc/group, by manifest digest + user as
+   * named (the same layers give the same answer): the first task of an image that names a user
+   * reads them from a host-mounted rootfs, the others skip that mount.
+   */
+  readonly resolvedUsers: Map<string, { readonly uid: number; readonly gid: number }>;
   /** Host ids that container root and the rest map to when a task asks for a user namespace. */
   readonly userNamespace: {
     readonly hostUid: number;
@@ -385,7 +391,7 @@ export class TaskController {
     const t = this.#task;
     const logDir = path.join(this.#ctx.stateDir, 'logs', this.id);
     const wanted = t.spec.user ?? rec.config.user;
-    const users = resolvedUsers(this.#ctx.images);
+    const users = this.#ctx.resolvedUsers;
     const userKey = `${rec.manifestDigest}\n${wanted ?? ''}`;
     // No user named: root, nothing to look up in the image.
     let user = wanted === undefined || wanted === '' ? { uid: 0, gid: 0 } : users.get(userKey);
@@ -560,20 +566,6 @@ export class TaskController {
     // logs/<task> stays: logs are kept until the task's history is pruned.
     await rm(this.#dir, { recursive: true, force: true });
   }
-}
-
-/**
- * Users resolved against an image's /etc/passwd and /etc/group, per agent (its image service)
- * and per manifest digest + user as named: the same layers give the same answer.
- */
-const userCache = new WeakMap<ImageService, Map<string, { uid: number; gid: number }>>();
-function resolvedUsers(images: ImageService): Map<string, { uid: number; gid: number }> {
-  let m = userCache.get(images);
-  if (m === undefined) {
-    m = new Map<string, { uid: number; gid: number }>();
-    userCache.set(images, m);
-  }
-  return m;
 }
 
 /** What #make came to: created, refused (a reason to reject the task), or an error. */

@@ -19,7 +19,12 @@ import {
 import type { Clock } from '../../common/clock.js';
 import { HealthMonitor, type Health } from '../health/index.js';
 import { isImageError, type ImageRecord, type ImageService } from '../image/index.js';
-import { buildOciSpec, resolveUser } from '../runtime/oci-spec.js';
+import {
+  buildOciSpec,
+  overlayOptions,
+  resolveUser,
+  type OverlayLayers,
+} from '../runtime/oci-spec.js';
 import { makeMountPoints } from '../runtime/rootfs-path.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
 import type { ReportedStatus } from '../session/session.js';
@@ -429,11 +434,7 @@ export class TaskController {
       ...(onHost
         ? {}
         : {
-            overlay: {
-              lowerDirs: rec.lowerDirs,
-              upperDir: path.join(this.#dir, 'upper'),
-              workDir: path.join(this.#dir, 'work'),
-            },
+            overlay: this.#layers(rec.lowerDirs),
           }),
       hostname: this.id.slice(0, 12),
       cgroupsPath: `/tug/${this.#ctx.nodeId()}/${this.id}`,
@@ -506,17 +507,23 @@ export class TaskController {
   }
 
   /** Mounts the overlay rootfs over `lowerDirs` (top first); returns them as mounted. */
-  async #mountRootfs(lowerDirs: readonly string[]): Promise<string> {
-    const lower = lowerDirs.join(':');
+  async #mountRootfs(lowerDirs: readonly string[]): Promise<void> {
     await run('mount', [
       '-t',
       'overlay',
       'overlay',
       '-o',
-      `lowerdir=${lower},upperdir=${path.join(this.#dir, 'upper')},workdir=${path.join(this.#dir, 'work')}`,
+      overlayOptions(this.#layers(lowerDirs)),
       this.#rootfs,
     ]);
-    return lower;
+  }
+
+  #layers(lowerDirs: readonly string[]): OverlayLayers {
+    return {
+      lowerDirs,
+      upperDir: path.join(this.#dir, 'upper'),
+      workDir: path.join(this.#dir, 'work'),
+    };
   }
 
   async #start(): Promise<void> {

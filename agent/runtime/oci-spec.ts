@@ -86,6 +86,18 @@ export interface BindMount {
   readonly readOnly: boolean;
 }
 
+/** An overlay rootfs: the image's layers under a task's own upper and work directories. */
+export interface OverlayLayers {
+  /** Top first. */
+  readonly lowerDirs: readonly string[];
+  readonly upperDir: string;
+  readonly workDir: string;
+}
+
+/** overlayfs mount options for `layers` (`mount -o`, or an OCI mount's options). */
+export const overlayOptions = (layers: OverlayLayers): string =>
+  `lowerdir=${layers.lowerDirs.join(':')},upperdir=${layers.upperDir},workdir=${layers.workDir}`;
+
 export interface OciSpecInput {
   readonly container: ContainerSpec;
   readonly resources: { readonly limits: Resources; readonly reservations: Resources };
@@ -99,12 +111,7 @@ export interface OciSpecInput {
    * mount to clean up: the overlay goes with the container's last process. Not with a user
    * namespace (the mapped root cannot mount the host's layers).
    */
-  readonly overlay?: {
-    /** Top first. */
-    readonly lowerDirs: readonly string[];
-    readonly upperDir: string;
-    readonly workDir: string;
-  };
+  readonly overlay?: OverlayLayers;
   readonly hostname: string;
   /** `/tug/<node>/<task>`: absolute, so it is the same in every hierarchy. */
   readonly cgroupsPath: string;
@@ -274,9 +281,7 @@ export function buildOciSpec(input: OciSpecInput): OciSpecOutcome {
             destination: '/',
             type: 'overlay',
             source: 'overlay',
-            options: [
-              `lowerdir=${overlay.lowerDirs.join(':')},upperdir=${overlay.upperDir},workdir=${overlay.workDir}`,
-            ],
+            options: [overlayOptions(overlay)],
           },
         ]),
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },

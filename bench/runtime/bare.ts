@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import type { Task } from '../../common/model.js';
 import type { ImageRecord } from '../../agent/image/index.js';
 import { removeCgroup, type CgroupLayout } from '../../agent/linux/cgroups.js';
-import { buildOciSpec, resolveUser } from '../../agent/runtime/oci-spec.js';
+import { buildOciSpec, overlayOptions, resolveUser } from '../../agent/runtime/oci-spec.js';
 import { isMounted, unmount } from '../../agent/state/sweep.js';
 
 const run = promisify(execFile);
@@ -65,7 +65,11 @@ export class BareRunc {
       'overlay',
       'overlay',
       '-o',
-      `lowerdir=${this.#o.image.lowerDirs.join(':')},upperdir=${path.join(bundle, 'upper')},workdir=${path.join(bundle, 'work')}`,
+      overlayOptions({
+        lowerDirs: this.#o.image.lowerDirs,
+        upperDir: path.join(bundle, 'upper'),
+        workDir: path.join(bundle, 'work'),
+      }),
       rootfs,
     ]);
     const mountMs = performance.now() - t;

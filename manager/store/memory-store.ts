@@ -444,7 +444,12 @@ export class MemoryStore implements StateMachine<readonly TransactionOutcome[]> 
 export const changeId = (c: Change): string | undefined =>
   c.op === 'delete' || c.op === 'patch' ? c.id : c.object?.meta?.id;
 
-const patchFields: ReadonlySet<string> = new Set(['status', 'nodeId', 'desiredState']);
+const patchFields: ReadonlySet<string> = new Set(
+  Object.keys({ status: true, nodeId: true, desiredState: true } satisfies Record<
+    keyof TaskPatch,
+    true
+  >),
+);
 
 /** The task as a patch leaves it; a field outside TaskPatch is refused (the log is input too). */
 const patched = (prev: Task, set: TaskPatch): Task => {
